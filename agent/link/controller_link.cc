@@ -1,0 +1,278 @@
+#include "agent/link/controller_link.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <random>
+
+#include "agent/facts/host_facts.h"
+#include "agent/link/backoff.h"
+#include "agent/version.h"
+#include "certs/certificate.h"
+#include "certs/csr.h"
+#include "common/grpc_tls.h"
+#include "topos/v1/agent.grpc.pb.h"
+
+namespace topos::agent {
+
+// One Connect stream (gRPC client callback API). One read and one write in
+// flight; outbound messages queue. gRPC serializes the On* reactions; Send()
+// and Cancel() may come from the loop thread, guarded by mutex_.
+class ControllerLink::Session final
+    : public grpc::ClientBidiReactor<topos::v1::AgentMessage, topos::v1::ControllerMessage> {
+ public:
+  void Begin(topos::v1::AgentService::Stub& stub, topos::v1::AgentMessage hello) {
+    stub.async()->Connect(&context_, this);
+    Send(std::move(hello));
+    StartRead(&incoming_);
+    StartCall();
+  }
+
+  void Send(topos::v1::AgentMessage message) {
+    std::lock_guard lock(mutex_);
+    if (done_) return;
+    outbox_.push_back(std::move(message));
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&outbox_.front());
+    }
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  // Waits up to `timeout` for the stream to end (true), or, with
+  // `wake_on_accept`, for the controller to accept it (false).
+  bool WaitDone(std::chrono::milliseconds timeout, bool wake_on_accept) {
+    std::unique_lock lock(mutex_);
+    done_cv_.wait_for(lock, timeout, [&] { return done_ || (wake_on_accept && accepted_); });
+    return done_;
+  }
+
+  bool accepted() {
+    std::lock_guard lock(mutex_);
+    return accepted_;
+  }
+  grpc::Status status() {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+  // The Goodbye the controller sent, if any.
+  std::optional<topos::v1::Goodbye> goodbye() {
+    std::lock_guard lock(mutex_);
+    return goodbye_;
+  }
+
+  void OnReadInitialMetadataDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    accepted_ = ok;
+    done_cv_.notify_all();
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    outbox_.pop_front();
+    writing_ = false;
+    if (ok && !outbox_.empty()) {
+      writing_ = true;
+      StartWrite(&outbox_.front());
+    }
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows with the status
+    if (incoming_.has_goodbye()) {
+      std::lock_guard lock(mutex_);
+      goodbye_ = incoming_.goodbye();
+    }
+    StartRead(&incoming_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard lock(mutex_);
+    status_ = status;
+    done_ = true;
+    done_cv_.notify_all();
+  }
+
+ private:
+  grpc::ClientContext context_;
+  topos::v1::ControllerMessage incoming_;
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  std::deque<topos::v1::AgentMessage> outbox_;  // guarded
+  bool writing_ = false;                        // guarded
+  bool accepted_ = false;                       // guarded
+  bool done_ = false;                           // guarded
+  grpc::Status status_;                         // guarded
+  std::optional<topos::v1::Goodbye> goodbye_;   // guarded
+};
+
+ControllerLink::ControllerLink(StateDir state_dir, LinkOptions options)
+    : state_dir_(std::move(state_dir)), options_(options) {}
+
+ControllerLink::~ControllerLink() {
+  Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status ControllerLink::Start() {
+  auto state = state_dir_.Load();
+  if (!state.ok()) return state.status();
+  state_ = std::move(*state);
+  thread_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void ControllerLink::Stop() {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    session = current_;
+  }
+  wake_.notify_all();
+  if (session) session->Cancel();
+}
+
+Status ControllerLink::Wait() {
+  if (thread_.joinable()) thread_.join();
+  return final_status_;
+}
+
+bool ControllerLink::Sleep(std::chrono::milliseconds duration) {
+  std::unique_lock lock(mutex_);
+  return !wake_.wait_for(lock, duration, [this] { return stopping_; });
+}
+
+void ControllerLink::Run() {
+  std::mt19937_64 random(std::random_device{}());
+  int failures = 0;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) break;
+    }
+    RenewIfDue();
+    bool accepted = false;
+    Status final_refusal = RunSession(&accepted);
+    connected_ = false;
+    if (!final_refusal.ok()) {
+      spdlog::error("{}", final_refusal.message());
+      final_status_ = final_refusal;
+      return;
+    }
+    failures = accepted ? 0 : failures + 1;
+    auto delay = BackoffDelay(failures, random);
+    spdlog::debug("reconnecting in {} ms", delay.count());
+    if (!Sleep(delay)) break;
+  }
+  final_status_ = Status::Ok();
+}
+
+Status ControllerLink::RunSession(bool* accepted) {
+  auto channel = MakeChannel(state_.controller, MakeMutualTlsCredentials(state_.identity),
+                             options_.private_connection);
+  auto stub = topos::v1::AgentService::NewStub(channel);
+  auto session = std::make_shared<Session>();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return Status::Ok();
+    current_ = session;
+  }
+  topos::v1::AgentMessage hello;
+  hello.mutable_hello()->set_agent_version(kAgentVersion);
+  *hello.mutable_hello()->mutable_facts() = CollectHostFacts(state_dir_.root());
+  hello.mutable_hello()->set_heartbeat_interval_seconds(
+      static_cast<std::uint32_t>(options_.heartbeat_interval.count()));
+  session->Begin(*stub, std::move(hello));
+
+  auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval);
+  std::uint64_t sequence = 0;
+  bool announced = false;
+  while (!session->WaitDone(interval, !announced)) {
+    if (session->accepted() && !announced) {
+      announced = true;
+      connected_ = true;
+      ++sessions_;
+      spdlog::info("connected to {} as {}", state_.controller, state_.host_fqdn);
+      continue;
+    }
+    if (!announced) continue;
+    if (RenewIfDue()) {
+      session->Cancel();  // reconnect with the new certificate
+      continue;
+    }
+    topos::v1::AgentMessage beat;
+    beat.mutable_heartbeat()->set_sequence(++sequence);
+    beat.mutable_heartbeat()->set_disk_free_bytes(FreeDiskBytes(state_dir_.root()));
+    session->Send(std::move(beat));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    current_.reset();
+  }
+  if (session->accepted() && !announced) ++sessions_;  // ended before we looked
+  *accepted = session->accepted() || announced;
+  grpc::Status status = session->status();
+  auto goodbye = session->goodbye();
+  bool final = (goodbye && goodbye->retry_after_seconds() == 0) ||
+               status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+               status.error_code() == grpc::StatusCode::UNAUTHENTICATED;
+  if (final) {
+    return Status::PermissionDenied(
+        "the controller refused this agent (" +
+        (goodbye ? goodbye->reason() : status.error_message()) +
+        "); it needs a new enrollment: get a token with `toposctl token create` and run "
+        "`topos-agent enroll` with a fresh --state-dir");
+  }
+  if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+    spdlog::warn("controller refused the stream: {}", status.error_message());
+  } else if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+    spdlog::warn("stream to {} ended: {}", state_.controller, status.error_message());
+  }
+  return Status::Ok();
+}
+
+bool ControllerLink::RenewIfDue() {
+  auto certificate = certs::Certificate::FromPem(state_.identity.certificate_pem);
+  if (!certificate.ok()) return false;
+  auto lifetime = certificate->not_after() - certificate->not_before();
+  auto renew_at = certificate->not_before() +
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                      lifetime * options_.renew_at_fraction);
+  if (std::chrono::system_clock::now() < renew_at) return false;
+
+  auto key = certs::PrivateKey::Generate();
+  if (!key.ok()) return false;
+  auto csr = certs::Csr::Create(*key, state_.host_fqdn, {state_.host_fqdn});
+  if (!csr.ok()) return false;
+  auto stub = topos::v1::AgentService::NewStub(
+      MakeChannel(state_.controller, MakeMutualTlsCredentials(state_.identity),
+                  options_.private_connection));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kDefaultCallTimeout);
+  topos::v1::RenewRequest request;
+  request.set_csr_pem(csr->ToPem());
+  topos::v1::RenewResponse response;
+  grpc::Status status = stub->Renew(&context, request, &response);
+  if (!status.ok()) {
+    spdlog::warn("certificate renewal failed, will retry: {}", status.error_message());
+    return false;
+  }
+  auto renewed = certs::Certificate::FromPem(response.certificate_pem());
+  if (!renewed.ok() || !renewed->MatchesKey(*key)) {
+    spdlog::error("controller returned an unusable certificate on renewal");
+    return false;
+  }
+  Status saved = state_dir_.ReplaceIdentity(response.certificate_pem(), key->ToPem(),
+                                            response.ca_bundle_pem());
+  if (!saved.ok()) {
+    spdlog::error("could not save the renewed certificate: {}", saved.message());
+    return false;
+  }
+  state_.identity = TlsIdentity{response.ca_bundle_pem(), response.certificate_pem(), key->ToPem()};
+  ++renewals_;
+  spdlog::info("renewed identity certificate, new serial {}", renewed->serial_hex());
+  return true;
+}
+
+}  // namespace topos::agent

@@ -1,0 +1,83 @@
+// The agent's link to the controller: one mutual-TLS Connect stream, opened
+// by the agent, kept up for as long as the agent runs.
+//
+// - Sends Hello (facts) first, then a Heartbeat every interval.
+// - Reconnects with exponential back-off and full jitter (cap 30 s), making
+//   a new channel each time so the controller's name is resolved anew.
+// - Renews its identity certificate at two thirds of its lifetime, then
+//   reconnects with the new one.
+// - Stops for good when the controller says this identity is no longer
+//   welcome (revoked, host removed): retrying cannot help, a new enrollment
+//   can.
+//
+// Thread-safety: Start/Stop/Wait from the owning thread; the status getters
+// from any thread. One background thread runs the loop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "agent/state/agent_state.h"
+#include "common/status.h"
+
+namespace topos::agent {
+
+struct LinkOptions {
+  std::chrono::seconds heartbeat_interval{10};
+  // Use a connection of our own even if another link in this process dials
+  // the same controller (one process simulating many agents).
+  bool private_connection = false;
+  // Renew when this fraction of the certificate's lifetime has passed.
+  double renew_at_fraction = 2.0 / 3.0;
+};
+
+class ControllerLink {
+ public:
+  ControllerLink(StateDir state_dir, LinkOptions options);
+  ~ControllerLink();
+
+  // Loads the identity and starts the loop. Fails if the state directory
+  // holds no usable enrollment.
+  Status Start();
+  // Ends the stream and the loop; idempotent.
+  void Stop();
+  // Blocks until the loop ends: OK after Stop(), an error if the controller
+  // refused this agent for good.
+  Status Wait();
+
+  bool connected() const { return connected_.load(); }
+  int sessions() const { return sessions_.load(); }          // streams accepted so far
+  int renewals() const { return renewals_.load(); }
+
+  class Session;
+
+ private:
+  void Run();
+  // Runs one stream until it ends. Returns a non-OK status if the refusal is
+  // final; sets *accepted if the controller accepted the stream.
+  Status RunSession(bool* accepted);
+  // Renews the certificate if due. Returns true if it was renewed.
+  bool RenewIfDue();
+  bool Sleep(std::chrono::milliseconds duration);  // false if stopping
+
+  StateDir state_dir_;
+  const LinkOptions options_;
+  AgentState state_;  // owned by the loop thread after Start()
+
+  std::atomic<bool> connected_{false};
+  std::atomic<int> sessions_{0};
+  std::atomic<int> renewals_{0};
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;                      // guarded by mutex_
+  std::shared_ptr<Session> current_;           // guarded by mutex_
+  Status final_status_;                        // written by the loop before it ends
+  std::thread thread_;
+};
+
+}  // namespace topos::agent

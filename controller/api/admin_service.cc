@@ -1,0 +1,145 @@
+#include "controller/api/admin_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "controller/hub/host_status.h"
+
+namespace topos::controller {
+namespace {
+
+std::int64_t Unix(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminServiceHandler::Run(
+    grpc::CallbackServerContext* context, const char* role,
+    std::function<grpc::Status(const Caller&)> work) {
+  auto* reactor = context->DefaultReactor();
+  context_.executor.Post([this, context, reactor, role, work = std::move(work)] {
+    Caller caller;
+    grpc::Status status =
+        AuthorizeOperator(*context, context_.revocations, context_.store, role, &caller);
+    if (status.ok()) status = work(caller);
+    reactor->Finish(status);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::CreateToken(
+    grpc::CallbackServerContext* context, const topos::v1::CreateTokenRequest* request,
+    topos::v1::CreateTokenResponse* response) {
+  return Run(context, kRoleDeployer, [this, request, response](const Caller& caller) {
+    std::chrono::seconds ttl = request->ttl_seconds() == 0
+                                   ? kDefaultTokenTtl
+                                   : std::chrono::seconds(request->ttl_seconds());
+    auto issued = context_.tokens.Create(request->host_fqdn(), ttl, caller.subject,
+                                         std::chrono::system_clock::now());
+    if (!issued.ok()) return ToGrpc(issued.status());
+    spdlog::info("operator={} created token {} for host={}", caller.subject, issued->record.id,
+                 issued->record.host_fqdn);
+    response->set_token(issued->token);
+    response->set_token_id(issued->record.id);
+    response->set_expires_at_unix(Unix(issued->record.expires_at));
+    response->set_ca_sha256(context_.issuer.CaFingerprint());
+    response->set_controller_address(context_.advertised_address);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::ListTokens(grpc::CallbackServerContext* context,
+                                                          const topos::v1::ListTokensRequest*,
+                                                          topos::v1::ListTokensResponse* response) {
+  return Run(context, kAnyRole, [this, response](const Caller&) {
+    auto tokens = context_.store.ListTokens();
+    if (!tokens.ok()) return ToGrpc(tokens.status());
+    auto now = std::chrono::system_clock::now();
+    for (const auto& token : *tokens) {
+      auto* info = response->add_tokens();
+      info->set_token_id(token.id);
+      info->set_host_fqdn(token.host_fqdn);
+      info->set_created_at_unix(Unix(token.created_at));
+      info->set_expires_at_unix(Unix(token.expires_at));
+      info->set_state(TokenService::StateOf(token, now));
+      info->set_created_by(token.created_by);
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::RevokeToken(
+    grpc::CallbackServerContext* context, const topos::v1::RevokeTokenRequest* request,
+    topos::v1::RevokeTokenResponse*) {
+  return Run(context, kRoleDeployer, [this, request](const Caller& caller) {
+    Status status = context_.store.RevokeToken(request->token_id(), std::chrono::system_clock::now());
+    if (status.ok()) {
+      spdlog::info("operator={} revoked token {}", caller.subject, request->token_id());
+    }
+    return ToGrpc(status);
+  });
+}
+
+topos::v1::HostInfo AdminServiceHandler::DescribeHost(
+    const HostRecord& host, std::chrono::system_clock::time_point now) const {
+  topos::v1::HostInfo info;
+  LiveState live = context_.hub.Live(host.fqdn);
+  auto last_seen = live.last_seen ? live.last_seen : host.last_seen;
+  HostStatus status = ComputeHostStatus(host.removed_at.has_value(), live.connected, last_seen,
+                                        live.heartbeat_interval, now);
+  info.set_fqdn(host.fqdn);
+  info.set_status(HostStatusName(status));
+  info.set_last_seen_unix(last_seen ? Unix(*last_seen) : 0);
+  info.set_agent_version(host.agent_version);
+  info.mutable_facts()->ParseFromString(host.facts);
+  info.set_certificate_serial(host.certificate_serial);
+  info.set_certificate_not_after_unix(Unix(host.certificate_not_after));
+  info.set_enrolled_at_unix(Unix(host.enrolled_at));
+  info.set_refused_duplicate_connections(host.refused_duplicate_connections +
+                                         live.refused_duplicates);
+  return info;
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::ListHosts(grpc::CallbackServerContext* context,
+                                                         const topos::v1::ListHostsRequest*,
+                                                         topos::v1::ListHostsResponse* response) {
+  return Run(context, kAnyRole, [this, response](const Caller&) {
+    auto hosts = context_.store.ListHosts();
+    if (!hosts.ok()) return ToGrpc(hosts.status());
+    auto now = std::chrono::system_clock::now();
+    for (const auto& host : *hosts) *response->add_hosts() = DescribeHost(host, now);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::GetHost(grpc::CallbackServerContext* context,
+                                                       const topos::v1::GetHostRequest* request,
+                                                       topos::v1::GetHostResponse* response) {
+  return Run(context, kAnyRole, [this, request, response](const Caller&) {
+    auto host = context_.store.GetHost(request->fqdn());
+    if (!host.ok()) return ToGrpc(host.status());
+    *response->mutable_host() = DescribeHost(*host, std::chrono::system_clock::now());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::RemoveHost(
+    grpc::CallbackServerContext* context, const topos::v1::RemoveHostRequest* request,
+    topos::v1::RemoveHostResponse* response) {
+  return Run(context, kRoleDeployer, [this, request, response](const Caller& caller) {
+    auto revoked = context_.store.RemoveHost(request->fqdn(), std::chrono::system_clock::now(),
+                                             "host removed by " + caller.subject);
+    if (!revoked.ok()) return ToGrpc(revoked.status());
+    // Stored first, then enforced: the list refuses the next call, the hub
+    // cuts the live stream now.
+    context_.revocations.Add(*revoked);
+    context_.hub.Disconnect(request->fqdn(), "host removed by operator; certificate revoked",
+                            false);
+    spdlog::info("operator={} removed host={}, revoked {} certificate(s)", caller.subject,
+                 request->fqdn(), revoked->size());
+    for (const auto& serial : *revoked) response->add_revoked_serials(serial);
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace topos::controller

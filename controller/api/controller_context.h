@@ -1,0 +1,27 @@
+// What the controller's RPC handlers share: the store, the CA, tokens, the
+// live hub, the revocation list and the executor that runs blocking work.
+// Owned by ControllerServer; handlers hold a reference.
+#pragma once
+
+#include <string>
+
+#include "common/executor.h"
+#include "controller/ca/certificate_issuer.h"
+#include "controller/ca/revocation_list.h"
+#include "controller/hub/agent_hub.h"
+#include "controller/store/store.h"
+#include "controller/tokens/token_service.h"
+
+namespace topos::controller {
+
+struct ControllerContext {
+  Store& store;
+  CertificateIssuer& issuer;
+  TokenService& tokens;
+  AgentHub& hub;
+  RevocationList& revocations;
+  Executor& executor;
+  std::string advertised_address;  // HOST:PORT agents dial; printed in enroll commands
+};
+
+}  // namespace topos::controller

@@ -1,0 +1,94 @@
+#include "controller/hub/agent_hub.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace topos::controller {
+
+Status AgentHub::Attach(const std::string& fqdn, AgentConnection* connection,
+                        std::chrono::system_clock::time_point now) {
+  {
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = live_.try_emplace(fqdn, Entry{connection, now});
+    if (inserted) {
+      gone_.erase(fqdn);
+    } else {
+      ++refused_duplicates_[fqdn];
+      spdlog::warn("host={} refused a second connection with the same identity while the first "
+                   "is live (cloned machine or copied state directory?)", fqdn);
+      return Status::AlreadyExists("host " + fqdn +
+                                   " is already connected with this identity; a second live "
+                                   "connection is refused (is this a cloned machine?)");
+    }
+  }
+  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt});
+  return Status::Ok();
+}
+
+void AgentHub::Detach(const std::string& fqdn, AgentConnection* connection,
+                      std::chrono::system_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(fqdn);
+  if (it == live_.end() || it->second.connection != connection) return;
+  gone_[fqdn] = it->second.last_seen;
+  live_.erase(it);
+}
+
+void AgentHub::RecordHello(const std::string& fqdn, std::chrono::seconds heartbeat_interval,
+                           std::string agent_version, std::string facts,
+                           std::chrono::system_clock::time_point now) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(fqdn);
+    if (it == live_.end()) return;
+    it->second.last_seen = now;
+    it->second.heartbeat_interval = heartbeat_interval;
+  }
+  reports_.Queue(HostReport{fqdn, now, std::move(agent_version), std::move(facts)});
+}
+
+void AgentHub::RecordHeartbeat(const std::string& fqdn, std::chrono::system_clock::time_point now) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(fqdn);
+    if (it == live_.end()) return;
+    it->second.last_seen = now;
+  }
+  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt});
+}
+
+void AgentHub::Disconnect(const std::string& fqdn, const std::string& reason, bool retry) {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(fqdn);
+  // Close() only queues a message and a finish: safe under our lock.
+  if (it != live_.end()) it->second.connection->Close(reason, retry);
+}
+
+void AgentHub::DisconnectAll(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  for (auto& [fqdn, entry] : live_) entry.connection->Close(reason, true);
+}
+
+LiveState AgentHub::Live(const std::string& fqdn) const {
+  std::lock_guard lock(mutex_);
+  LiveState state;
+  if (auto it = refused_duplicates_.find(fqdn); it != refused_duplicates_.end()) {
+    state.refused_duplicates = it->second;
+  }
+  if (auto it = live_.find(fqdn); it != live_.end()) {
+    state.connected = true;
+    state.last_seen = it->second.last_seen;
+    state.heartbeat_interval = it->second.heartbeat_interval;
+  } else if (auto gone = gone_.find(fqdn); gone != gone_.end()) {
+    state.last_seen = gone->second;
+  }
+  return state;
+}
+
+std::size_t AgentHub::connected_count() const {
+  std::lock_guard lock(mutex_);
+  return live_.size();
+}
+
+}  // namespace topos::controller

@@ -1,0 +1,152 @@
+#include "controller/hub/agent_stream.h"
+
+#include <spdlog/spdlog.h>
+
+namespace topos::controller {
+namespace {
+
+constexpr std::uint32_t kMinHeartbeatSeconds = 1;
+constexpr std::uint32_t kMaxHeartbeatSeconds = 3600;
+constexpr std::size_t kMaxFactBytes = 256;
+
+grpc::Status CheckFacts(const topos::v1::HostFacts& facts) {
+  for (const std::string* field : {&facts.hostname(), &facts.os_name(), &facts.os_version(),
+                                   &facts.kernel(), &facts.arch(), &facts.agent_version()}) {
+    if (field->size() > kMaxFactBytes) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "a host fact is longer than 256 bytes");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+AgentStream::AgentStream(AgentHub& hub, std::string fqdn) : hub_(hub), fqdn_(std::move(fqdn)) {
+  Status attached = hub_.Attach(fqdn_, this, std::chrono::system_clock::now());
+  std::lock_guard lock(mutex_);
+  if (!attached.ok()) {
+    FinishLocked(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, attached.message()));
+    return;
+  }
+  attached_ = true;
+  spdlog::info("host={} connected", fqdn_);
+  // Initial metadata tells the agent its stream was accepted.
+  StartSendInitialMetadata();
+  StartRead(&incoming_);
+}
+
+void AgentStream::Close(const std::string& reason, bool retry) {
+  std::lock_guard lock(mutex_);
+  if (finishing_) return;
+  topos::v1::ControllerMessage goodbye;
+  goodbye.mutable_goodbye()->set_reason(reason);
+  goodbye.mutable_goodbye()->set_retry_after_seconds(retry ? 1 : 0);
+  SendLocked(std::move(goodbye));
+  finishing_ = true;
+  finish_after_writes_ = grpc::Status(
+      retry ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::PERMISSION_DENIED, reason);
+  // If nothing was in flight, SendLocked started the write; Finish follows
+  // in OnWriteDone.
+}
+
+void AgentStream::OnReadDone(bool ok) {
+  if (!ok) {
+    // The agent closed its side or the connection broke.
+    std::lock_guard lock(mutex_);
+    FinishLocked(grpc::Status::OK);
+    return;
+  }
+  grpc::Status problem = Handle(incoming_);
+  std::lock_guard lock(mutex_);
+  if (!problem.ok()) {
+    spdlog::warn("host={} protocol error: {}", fqdn_, problem.error_message());
+    FinishLocked(problem);
+    return;
+  }
+  if (!finishing_) StartRead(&incoming_);
+}
+
+grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
+  auto now = std::chrono::system_clock::now();
+  switch (message.kind_case()) {
+    case topos::v1::AgentMessage::kHello: {
+      const auto& hello = message.hello();
+      std::uint32_t interval = hello.heartbeat_interval_seconds();
+      if (interval < kMinHeartbeatSeconds || interval > kMaxHeartbeatSeconds) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "heartbeat_interval_seconds must be 1..3600");
+      }
+      if (auto facts = CheckFacts(hello.facts()); !facts.ok()) return facts;
+      if (hello.agent_version().size() > kMaxFactBytes) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "agent_version too long");
+      }
+      hello_received_ = true;
+      hub_.RecordHello(fqdn_, std::chrono::seconds(interval), hello.agent_version(),
+                       hello.facts().SerializeAsString(), now);
+      return grpc::Status::OK;
+    }
+    case topos::v1::AgentMessage::kHeartbeat:
+      if (!hello_received_) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "the first message on a stream must be Hello");
+      }
+      hub_.RecordHeartbeat(fqdn_, now);
+      return grpc::Status::OK;
+    case topos::v1::AgentMessage::KIND_NOT_SET:
+      break;
+  }
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty or unknown agent message");
+}
+
+void AgentStream::SendLocked(topos::v1::ControllerMessage message) {
+  outbox_.push_back(std::move(message));
+  if (!write_in_flight_) {
+    write_in_flight_ = true;
+    StartWrite(&outbox_.front());
+  }
+}
+
+void AgentStream::OnWriteDone(bool ok) {
+  std::lock_guard lock(mutex_);
+  outbox_.pop_front();
+  write_in_flight_ = false;
+  if (ok && !outbox_.empty()) {
+    write_in_flight_ = true;
+    StartWrite(&outbox_.front());
+    return;
+  }
+  if (finish_after_writes_) {
+    grpc::Status status = *finish_after_writes_;
+    finish_after_writes_.reset();
+    Finish(status);
+  }
+}
+
+void AgentStream::FinishLocked(grpc::Status status) {
+  if (finishing_) {
+    // Close() already asked to finish after its Goodbye; a broken read must
+    // not wait for a write that may never complete.
+    if (finish_after_writes_ && !write_in_flight_) {
+      finish_after_writes_.reset();
+      Finish(status);
+    }
+    return;
+  }
+  finishing_ = true;
+  if (write_in_flight_) {
+    finish_after_writes_ = status;
+  } else {
+    Finish(status);
+  }
+}
+
+void AgentStream::OnDone() {
+  if (attached_) {
+    hub_.Detach(fqdn_, this, std::chrono::system_clock::now());
+    spdlog::info("host={} disconnected", fqdn_);
+  }
+  delete this;
+}
+
+}  // namespace topos::controller

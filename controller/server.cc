@@ -1,0 +1,126 @@
+#include "controller/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "common/executor.h"
+#include "common/grpc_tls.h"
+#include "controller/api/admin_service.h"
+#include "controller/api/agent_service.h"
+#include "controller/ca/certificate_issuer.h"
+#include "controller/ca/revocation_list.h"
+#include "controller/hub/agent_hub.h"
+#include "controller/hub/report_writer.h"
+#include "controller/tokens/token_service.h"
+
+namespace topos::controller {
+
+// Members are declared in dependency order: destroyed in reverse, so the
+// gRPC server goes before the services and hub it calls into.
+struct ControllerServer::State {
+  DataDir data_dir;
+  std::unique_ptr<Store> store;
+  CertificateIssuer issuer;
+  TokenService tokens;
+  RevocationList revocations;
+  ReportWriter reports;
+  AgentHub hub;
+  Executor executor;
+  ControllerContext context;
+  AgentServiceHandler agent_service;
+  AdminServiceHandler admin_service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  std::mutex mutex;
+  std::condition_variable stopped_cv;
+  bool stopped = false;   // Shutdown() has begun
+  bool finished = false;  // Shutdown() has completed
+
+  State(DataDir dir, std::unique_ptr<Store> s, const ServerOptions& options)
+      : data_dir(std::move(dir)),
+        store(std::move(s)),
+        issuer(data_dir.ca, options.agent_certificate_validity),
+        tokens(*store),
+        reports(*store, options.report_flush_interval),
+        hub(reports),
+        executor(options.worker_threads),
+        context{*store, issuer, tokens, hub, revocations, executor, ""},
+        agent_service(context),
+        admin_service(context) {}
+};
+
+namespace {
+
+// The address to print in enroll commands: the listen host unless it is a
+// wildcard, in which case the controller's name.
+std::string Advertised(const std::string& listen, const std::string& name, int port) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") host = name;
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_dir,
+                                                                  std::unique_ptr<Store> store,
+                                                                  const ServerOptions& options) {
+  std::string listen = options.listen.empty() ? data_dir.listen : options.listen;
+  auto revoked = store->ListRevokedSerials();
+  if (!revoked.ok()) return revoked.status();
+
+  auto state = std::make_unique<State>(std::move(data_dir), std::move(store), options);
+  state->revocations.Add(*revoked);
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, MakeServerCredentials(state->data_dir.server_identity),
+                           &state->port);
+  ApplyServerSettings(builder);
+  builder.RegisterService(&state->agent_service);
+  builder.RegisterService(&state->admin_service);
+  state->server = builder.BuildAndStart();
+  if (!state->server || state->port == 0) {
+    return Status::Unavailable("cannot listen on " + listen +
+                               " (address in use or not local?)");
+  }
+  state->context.advertised_address = Advertised(listen, state->data_dir.name, state->port);
+  spdlog::info("controller {} serving on {} (agents dial {}), CA sha256 {}", state->data_dir.name,
+               listen, state->context.advertised_address, state->issuer.CaFingerprint());
+  return std::unique_ptr<ControllerServer>(new ControllerServer(std::move(state)));
+}
+
+ControllerServer::ControllerServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+ControllerServer::~ControllerServer() { Shutdown(); }
+
+int ControllerServer::port() const { return state_->port; }
+std::string ControllerServer::address() const { return state_->context.advertised_address; }
+std::size_t ControllerServer::connected_agents() const { return state_->hub.connected_count(); }
+
+void ControllerServer::Shutdown() {
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopped) return;
+    state_->stopped = true;
+  }
+  state_->hub.DisconnectAll("controller shutting down");
+  // Streams that do not end by themselves are cancelled after the deadline.
+  state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  state_->server->Wait();
+  state_->reports.Flush();
+  spdlog::info("controller stopped");
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->finished = true;
+  }
+  state_->stopped_cv.notify_all();
+}
+
+void ControllerServer::Wait() {
+  std::unique_lock lock(state_->mutex);
+  state_->stopped_cv.wait(lock, [this] { return state_->finished; });
+}
+
+}  // namespace topos::controller

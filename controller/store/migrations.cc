@@ -1,0 +1,175 @@
+#include "controller/store/migrations.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "controller/store/sqlite_statement.h"
+
+namespace topos::controller::sqlite {
+namespace {
+
+// Version 1: the initial schema. Times are unix seconds; facts is a
+// serialized protobuf (arbitrary bytes).
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE tokens (
+  id          TEXT PRIMARY KEY NOT NULL,
+  secret_hash TEXT NOT NULL,
+  host_fqdn   TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  used_at     INTEGER,
+  revoked_at  INTEGER,
+  created_by  TEXT NOT NULL
+);
+CREATE INDEX tokens_by_created_at ON tokens(created_at);
+
+CREATE TABLE certificates (
+  serial        TEXT PRIMARY KEY NOT NULL,
+  subject       TEXT NOT NULL,
+  purpose       TEXT NOT NULL
+                CHECK (purpose IN ('agent_identity', 'operator', 'controller_server')),
+  fingerprint   TEXT NOT NULL,
+  issued_at     INTEGER NOT NULL,
+  not_after     INTEGER NOT NULL,
+  pem           TEXT NOT NULL,
+  revoked_at    INTEGER,
+  revoke_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX certificates_by_subject ON certificates(subject, purpose);
+CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at IS NOT NULL;
+
+CREATE TABLE hosts (
+  fqdn                          TEXT PRIMARY KEY NOT NULL,
+  enrolled_at                   INTEGER NOT NULL,
+  removed_at                    INTEGER,
+  last_seen                     INTEGER,
+  agent_version                 TEXT NOT NULL DEFAULT '',
+  facts                         BLOB NOT NULL DEFAULT x'',
+  certificate_serial            TEXT NOT NULL REFERENCES certificates(serial),
+  certificate_not_after         INTEGER NOT NULL,
+  refused_duplicate_connections INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE operators (
+  subject    TEXT PRIMARY KEY NOT NULL,
+  roles      TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, kSchemaV1},
+};
+
+struct ConnectionCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using Connection = std::unique_ptr<sqlite3, ConnectionCloser>;
+
+// Creates the file owner-only before SQLite does, so it is never readable by
+// others; SQLite gives the -wal and -shm files the same mode.
+Status CreatePrivateFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::Internal("create database " + path.string() + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  if (::chmod(path.c_str(), 0600) != 0) {
+    return Status::Internal("chmod 0600 database " + path.string() + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Status Configure(sqlite3* db) {
+  sqlite3_extended_result_codes(db, 1);
+  if (int rc = sqlite3_busy_timeout(db, 5000); rc != SQLITE_OK) {
+    return ErrorStatus(db, rc, "set busy timeout");
+  }
+  {
+    Statement wal(db, "PRAGMA journal_mode=WAL", "enable WAL");
+    Result<bool> row = wal.Next();
+    if (!row.ok()) return row.status();
+    const std::string mode = *row ? wal.ColumnText(0) : "";
+    if (mode != "wal") return Status::Internal("enable WAL: journal mode is \"" + mode + "\"");
+  }
+  TOPOS_RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys=ON", "enable foreign keys"));
+  TOPOS_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous=NORMAL", "set synchronous"));
+  return Exec(db,
+              "CREATE TABLE IF NOT EXISTS schema_migrations ("
+              "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+              "create schema_migrations");
+}
+
+Status Apply(sqlite3* db, const Migration& migration) {
+  const std::string name = "migration " + std::to_string(migration.version);
+  Transaction transaction(db);
+  TOPOS_RETURN_IF_ERROR(transaction.Begin());
+  // Re-read under the write lock: another process may have migrated meanwhile.
+  Result<int> current = CurrentSchemaVersion(db);
+  if (!current.ok()) return current.status();
+  if (*current >= migration.version) return Status::Ok();  // the empty transaction rolls back
+  TOPOS_RETURN_IF_ERROR(Exec(db, migration.sql, name));
+  Statement record(db, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)",
+                   "record " + name);
+  record.BindInt(1, migration.version).BindTime(2, std::chrono::system_clock::now());
+  TOPOS_RETURN_IF_ERROR(record.Run());
+  return transaction.Commit();
+}
+
+}  // namespace
+
+std::span<const Migration> BuiltinMigrations() { return kMigrations; }
+
+Result<int> CurrentSchemaVersion(sqlite3* db) {
+  Statement query(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                  "read schema version");
+  Result<bool> row = query.Next();
+  if (!row.ok()) return row.status();
+  return static_cast<int>(*row ? query.ColumnInt(0) : 0);
+}
+
+Result<sqlite3*> OpenAndMigrate(const std::filesystem::path& path,
+                                std::span<const Migration> migrations) {
+  TOPOS_RETURN_IF_ERROR(CreatePrivateFile(path));
+  sqlite3* raw = nullptr;
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  Connection db(raw);  // closes even a handle from a failed open
+  if (rc != SQLITE_OK) return ErrorStatus(raw, rc, "open database " + path.string());
+  Status configured = Configure(db.get());
+  if (!configured.ok()) return configured.WithContext(path.string());
+
+  const int known = migrations.empty() ? 0 : migrations.back().version;
+  Result<int> current = CurrentSchemaVersion(db.get());
+  if (!current.ok()) return current.status().WithContext(path.string());
+  if (*current > known) {
+    return Status::FailedPrecondition(path.string() + ": database schema version " +
+                                      std::to_string(*current) +
+                                      " is newer than this controller (" + std::to_string(known) +
+                                      "); run a newer controller or restore a backup");
+  }
+  for (const Migration& migration : migrations) {
+    if (migration.version <= *current) continue;
+    Status applied = Apply(db.get(), migration);
+    if (!applied.ok()) return applied.WithContext(path.string());
+  }
+  return db.release();
+}
+
+Status MigrateFile(const std::filesystem::path& path, std::span<const Migration> migrations) {
+  Result<sqlite3*> db = OpenAndMigrate(path, migrations);
+  if (!db.ok()) return db.status();
+  sqlite3_close_v2(*db);
+  return Status::Ok();
+}
+
+}  // namespace topos::controller::sqlite

@@ -1,0 +1,53 @@
+// Store on SQLite in WAL mode: the embedded default, one file in the data
+// directory. Schema changes are numbered migrations applied in order at Open.
+//
+// Thread-safety: all methods are safe to call from several threads; one
+// connection is shared under a mutex (SQLite serializes writers anyway).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "controller/store/store.h"
+
+struct sqlite3;
+
+namespace topos::controller {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database at `path` and migrates it to the
+  // latest schema. Refuses a database whose schema is newer than this binary
+  // knows ("database schema version 7 is newer than this controller (5)").
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& path);
+  ~SqliteStore() override;
+
+  int schema_version() const;
+
+  Status InsertToken(const TokenRecord& token) override;
+  Result<TokenRecord> GetToken(const std::string& id) override;
+  Result<std::vector<TokenRecord>> ListTokens() override;
+  Status RevokeToken(const std::string& id, TimePoint at) override;
+  Status CompleteEnrollment(const std::string& token_id, const HostRecord& host,
+                            const CertificateRecord& certificate, TimePoint at) override;
+  Status RecordRenewal(const std::string& fqdn, const CertificateRecord& certificate) override;
+  Status InsertCertificate(const CertificateRecord& certificate) override;
+  Result<CertificateRecord> GetCertificate(const std::string& serial) override;
+  Result<std::vector<std::string>> ListRevokedSerials() override;
+  Result<std::vector<HostRecord>> ListHosts() override;
+  Result<HostRecord> GetHost(const std::string& fqdn) override;
+  Status UpdateHostReports(const std::vector<HostReport>& reports) override;
+  Status CountRefusedDuplicate(const std::string& fqdn) override;
+  Result<std::vector<std::string>> RemoveHost(const std::string& fqdn, TimePoint at,
+                                              const std::string& reason) override;
+  Status UpsertOperator(const std::string& subject, const std::vector<std::string>& roles) override;
+  Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  sqlite3* db_;  // owned; guarded by mutex_
+  mutable std::mutex mutex_;
+};
+
+}  // namespace topos::controller

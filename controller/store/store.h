@@ -1,0 +1,112 @@
+// The controller's state, behind one interface: bootstrap tokens, hosts and
+// their last reports, issued certificates, operators and their roles.
+// SqliteStore is the embedded implementation; a PostgreSQL one comes later.
+//
+// Every method is a complete transaction: it either happens whole or not at
+// all. Implementations are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace topos::controller {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+struct TokenRecord {
+  std::string id;            // public part of the token, for list and revoke
+  std::string secret_hash;   // SHA-256 hex of the secret part; the secret is never stored
+  std::string host_fqdn;     // the only host this token may enroll
+  TimePoint created_at;
+  TimePoint expires_at;
+  std::optional<TimePoint> used_at;
+  std::optional<TimePoint> revoked_at;
+  std::string created_by;    // operator subject
+};
+
+enum class CertificatePurpose { kAgentIdentity, kOperator, kControllerServer };
+
+struct CertificateRecord {
+  std::string serial;        // lowercase hex, unique
+  std::string subject;       // subject CN (host FQDN, operator name, controller name)
+  CertificatePurpose purpose = CertificatePurpose::kAgentIdentity;
+  std::string fingerprint;   // SHA-256 of the DER, lowercase hex
+  TimePoint issued_at;
+  TimePoint not_after;
+  std::string pem;
+  std::optional<TimePoint> revoked_at;
+  std::string revoke_reason;
+};
+
+struct HostRecord {
+  std::string fqdn;
+  TimePoint enrolled_at;
+  std::optional<TimePoint> removed_at;
+  std::optional<TimePoint> last_seen;
+  std::string agent_version;
+  std::string facts;              // serialized topos.v1.HostFacts
+  std::string certificate_serial; // the current identity certificate
+  TimePoint certificate_not_after;
+  int refused_duplicate_connections = 0;
+};
+
+// What an agent's stream tells us; applied in batches (see UpdateHostReports).
+struct HostReport {
+  std::string fqdn;
+  TimePoint seen_at;
+  std::optional<std::string> agent_version;  // set on Hello
+  std::optional<std::string> facts;          // set on Hello
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Tokens. InsertToken fails with AlreadyExists on a duplicate id.
+  virtual Status InsertToken(const TokenRecord& token) = 0;
+  virtual Result<TokenRecord> GetToken(const std::string& id) = 0;  // NotFound
+  virtual Result<std::vector<TokenRecord>> ListTokens() = 0;        // newest first
+  // NotFound for an unknown id; FailedPrecondition if already used.
+  virtual Status RevokeToken(const std::string& id, TimePoint at) = 0;
+
+  // Marks the token used, creates or re-enrolls the host (clearing a
+  // previous removal), records the certificate as the host's current one:
+  // all in one transaction. FailedPrecondition ("token already used" /
+  // "token revoked") if the token was consumed concurrently, so a token can
+  // never enroll twice.
+  virtual Status CompleteEnrollment(const std::string& token_id, const HostRecord& host,
+                                    const CertificateRecord& certificate, TimePoint at) = 0;
+
+  // Records a renewed identity certificate as the host's current one.
+  virtual Status RecordRenewal(const std::string& fqdn, const CertificateRecord& certificate) = 0;
+
+  // Records a certificate not tied to a host (operator, controller server).
+  virtual Status InsertCertificate(const CertificateRecord& certificate) = 0;
+  virtual Result<CertificateRecord> GetCertificate(const std::string& serial) = 0;  // NotFound
+  // Serials of every revoked certificate, for the in-memory refusal set.
+  virtual Result<std::vector<std::string>> ListRevokedSerials() = 0;
+
+  virtual Result<std::vector<HostRecord>> ListHosts() = 0;  // ordered by fqdn
+  virtual Result<HostRecord> GetHost(const std::string& fqdn) = 0;  // NotFound
+  // Applies many reports in one transaction; reports for unknown hosts are
+  // skipped. Later reports for the same host win.
+  virtual Status UpdateHostReports(const std::vector<HostReport>& reports) = 0;
+  virtual Status CountRefusedDuplicate(const std::string& fqdn) = 0;
+  // Marks the host removed and revokes every unrevoked certificate whose
+  // subject is the host; returns their serials. NotFound for unknown hosts.
+  virtual Result<std::vector<std::string>> RemoveHost(const std::string& fqdn, TimePoint at,
+                                                      const std::string& reason) = 0;
+
+  // Operators: roles keyed by certificate subject.
+  virtual Status UpsertOperator(const std::string& subject,
+                                const std::vector<std::string>& roles) = 0;
+  // NotFound if the subject is not an operator.
+  virtual Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) = 0;
+};
+
+}  // namespace topos::controller

@@ -1,0 +1,106 @@
+// A controller and three agents: enroll, connect, heartbeat, show online;
+// one stops and turns offline; the controller restarts and all reconnect.
+#include <sys/stat.h>
+
+#include "tests/integration/fleet_fixture.h"
+
+namespace topos::testing {
+namespace {
+
+const std::vector<std::string> kHosts = {"chat01.contoso.test", "chat02.contoso.test",
+                                         "fe01.contoso.test"};
+
+TEST_F(FleetTest, ThreeAgentsEnrollConnectAndShowOnline) {
+  std::vector<std::unique_ptr<agent::ControllerLink>> links;
+  for (const auto& host : kHosts) {
+    Status enrolled = EnrollHost(host);
+    ASSERT_TRUE(enrolled.ok()) << enrolled.message();
+    links.push_back(StartLink(host));
+  }
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& host : kHosts) {
+      if (StatusOf(host) != "online") return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(controller_->connected_agents(), 3u);
+
+  // Facts from Hello and heartbeats reach the inventory.
+  ASSERT_TRUE(Eventually([&] {
+    auto hosts = ListHosts();
+    for (const auto& info : hosts.hosts()) {
+      if (info.agent_version().empty() || info.facts().cpus() == 0 || info.last_seen_unix() == 0)
+        return false;
+    }
+    return true;
+  }));
+  auto hosts = ListHosts();
+  ASSERT_EQ(hosts.hosts_size(), 3);
+  for (const auto& info : hosts.hosts()) {
+    EXPECT_FALSE(info.facts().kernel().empty());
+    EXPECT_GT(info.certificate_not_after_unix(), 0);
+  }
+}
+
+TEST_F(FleetTest, StoppedAgentTurnsOfflineOthersStayOnline) {
+  std::vector<std::unique_ptr<agent::ControllerLink>> links;
+  for (const auto& host : kHosts) {
+    ASSERT_TRUE(EnrollHost(host).ok());
+    links.push_back(StartLink(host));
+  }
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+  links[1]->Stop();
+  EXPECT_TRUE(links[1]->Wait().ok());
+  ASSERT_TRUE(Eventually([&] { return StatusOf(kHosts[1]) == "offline"; }));
+  EXPECT_EQ(StatusOf(kHosts[0]), "online");
+  EXPECT_EQ(StatusOf(kHosts[2]), "online");
+}
+
+TEST_F(FleetTest, AgentsReconnectAfterControllerRestart) {
+  std::vector<std::unique_ptr<agent::ControllerLink>> links;
+  for (const auto& host : kHosts) {
+    ASSERT_TRUE(EnrollHost(host).ok());
+    links.push_back(StartLink(host));
+  }
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+  StopController();
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& link : links) {
+      if (link->connected()) return false;
+    }
+    return true;
+  }));
+  StartController();
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; },
+                         std::chrono::seconds(30)));
+  EXPECT_TRUE(Eventually([&] {
+    for (const auto& link : links) {
+      if (link->sessions() < 2 || !link->connected()) return false;
+    }
+    return true;
+  }));
+  for (const auto& host : kHosts) EXPECT_EQ(StatusOf(host), "online");
+}
+
+TEST_F(FleetTest, EnrolledKeyStaysOnHostWithMode0600) {
+  ASSERT_TRUE(EnrollHost(kHosts[0]).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((StateDirOf(kHosts[0]) / "identity" / "key.pem").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat(StateDirOf(kHosts[0]).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST_F(FleetTest, AgentRenewsItsCertificateAndReconnectsWithIt) {
+  ASSERT_TRUE(EnrollHost(kHosts[0]).ok());
+  auto before = ListHosts().hosts(0).certificate_serial();
+  agent::LinkOptions options = FastLink();
+  options.renew_at_fraction = 0.0;  // due at once
+  auto link = StartLink(kHosts[0], options);
+  ASSERT_TRUE(Eventually([&] { return link->renewals() >= 1 && link->sessions() >= 2; }));
+  ASSERT_TRUE(Eventually([&] { return StatusOf(kHosts[0]) == "online"; }));
+  EXPECT_NE(ListHosts().hosts(0).certificate_serial(), before);
+}
+
+}  // namespace
+}  // namespace topos::testing
