@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Enrolls and connects N simulated agents (topos-swarm, one process, one key,
+# certificate and mutual-TLS connection each) against one controller on this
+# machine, and prints enrollments per second, agents held, and the
+# controller's RSS and CPU while holding them. Builds in Release.
+# Usage: scripts/bench-enroll.sh [N=1000] [HOLD_SECONDS=30]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-1000}
+hold=${2:-30}
+bash scripts/install-deps.sh > /dev/null
+bash scripts/build.sh build-release Release > /dev/null
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d)
+controller_pid=""
+cleanup() { [ -n "$controller_pid" ] && kill "$controller_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+port=$(( 20000 + RANDOM % 20000 ))
+build-release/controller/topos-controller init --data-dir "$work/ctl" --name controller.bench.test \
+  --listen "127.0.0.1:$port" > /dev/null
+GRPC_VERBOSITY=ERROR build-release/controller/topos-controller --log-level warn run \
+  --data-dir "$work/ctl" > "$work/controller.log" 2>&1 &
+controller_pid=$!
+sleep 0.5
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$controller_pid/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$controller_pid/status"; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+echo "agents: $count, heartbeat 30 s, controller and swarm on the same machine"
+GRPC_VERBOSITY=ERROR build-release/tests/bench/topos-swarm --controller "127.0.0.1:$port" \
+  --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
+  --hold "$hold" > "$work/swarm.log" 2>&1 &
+swarm_pid=$!
+# Wait for the hold phase, let it settle, then sample a window of it.
+until grep -q "^holding" "$work/swarm.log" 2>/dev/null; do
+  kill -0 "$swarm_pid" 2>/dev/null || { cat "$work/swarm.log"; exit 1; }
+  sleep 0.2
+done
+sleep 2
+window=$(( hold > 6 ? hold - 4 : 2 ))
+t0=$(cpu_ticks); sleep "$window"; t1=$(cpu_ticks)
+rss=$(rss_mib)
+wait "$swarm_pid" || true
+cat "$work/swarm.log"
+echo "controller RSS holding $count agents: $rss MiB"
+awk -v d=$((t1 - t0)) -v hz="$ticks" -v w="$window" \
+  'BEGIN {printf "controller CPU while holding: %.2f%% of one core (over %d s)\n", 100 * d / hz / w, w}'
