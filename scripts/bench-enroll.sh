@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000}
 hold=${2:-30}
-bash scripts/install-deps.sh > /dev/null
-bash scripts/build.sh build-release Release > /dev/null
+if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then  # set it to reuse an existing build-release/
+  bash scripts/install-deps.sh > /dev/null
+  bash scripts/build.sh build-release Release > /dev/null
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 work=$(mktemp -d)
