@@ -15,6 +15,7 @@ using Action = std::function<int()>;
 
 void RegisterTokenCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
 void RegisterHostCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
+void RegisterTopologyCommands(CLI::App& app, Action& action);
 
 // Prints "toposctl: <message>" to stderr and returns 1.
 int Fail(const Status& status);

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   topos::cli::Action action;
   topos::cli::RegisterTokenCommands(app, connection, action);
   topos::cli::RegisterHostCommands(app, connection, action);
+  topos::cli::RegisterTopologyCommands(app, action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 1;
 }
