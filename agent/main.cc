@@ -1,15 +1,19 @@
 // topos-agent: `enroll` turns a token into this host's identity; `run`
-// keeps the link to the controller (and enrolls first if given a token).
+// keeps the link to the controller (and enrolls first if given a token);
+// `store show` prints the configuration the controller last pushed.
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <ctime>
 #include <iostream>
 #include <thread>
 
 #include "agent/link/controller_link.h"
+#include "agent/localstore/local_store.h"
 #include "agent/link/enroller.h"
 #include "agent/state/agent_state.h"
+#include "common/file_io.h"
 #include "common/logging.h"
 #include "common/text.h"
 
@@ -50,6 +54,59 @@ int RunLink(const std::string& state_dir, const RunArgs& args) {
   if (!ended.ok()) ::kill(::getpid(), SIGTERM);
   waiter.join();
   return ended.ok() ? 0 : Fail(ended);
+}
+
+std::string UtcTime(std::int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  char text[32] = {};
+  if (gmtime_r(&t, &tm) == nullptr ||
+      std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    return std::to_string(unix_seconds);
+  }
+  return text;
+}
+
+// `store show`: the applied slice as current.json (json) or one line per item.
+int ShowStore(const std::string& state_dir, const std::string& output) {
+  if (output != "json" && output != "summary") {
+    return Fail(topos::Status::InvalidArgument("--output must be json or summary"));
+  }
+  if (!topos::agent::StateDir(state_dir).IsEnrolled()) {
+    return Fail(topos::Status::FailedPrecondition(
+        state_dir + " is not an enrolled agent's state directory (run `topos-agent enroll` first)"));
+  }
+  auto store = topos::agent::LocalStore::Open(state_dir);
+  if (!store.ok()) return Fail(store.status());
+  if ((*store)->version() == 0) {
+    std::cout << "no configuration applied yet (the controller pushes it after "
+                 "`toposctl topology publish`)\n";
+    return 0;
+  }
+  if (output == "json") {
+    auto json = topos::ReadFile((*store)->snapshot_path());
+    if (!json.ok()) return Fail(json.status());
+    std::cout << *json;
+    if (!json->empty() && json->back() != '\n') std::cout << "\n";
+    return 0;
+  }
+  auto config = (*store)->Current();
+  if (!config.ok()) return Fail(config.status());
+  std::cout << "version: " << config->version() << "\n"
+            << "published at: " << UtcTime(config->published_at_unix()) << "\n"
+            << "host: " << config->host_fqdn() << "\n"
+            << "site: " << config->site() << "\n";
+  for (const auto& pool : config->pools()) {
+    std::cout << "pool: " << pool.name() << " (role " << pool.role() << ")\n";
+  }
+  for (const auto& service : config->services()) {
+    std::cout << "service: " << service.name() << " " << service.version() << " (role "
+              << service.role() << ")\n";
+  }
+  for (const auto& setting : config->settings()) {
+    std::cout << "setting: " << setting.key() << " = " << setting.value() << "\n";
+  }
+  return 0;
 }
 
 }  // namespace
@@ -94,8 +151,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   add_enroll_flags(run_cmd, false);
 
+  auto* store_cmd = app.add_subcommand("store", "Inspect the local management store");
+  store_cmd->require_subcommand(1);
+  auto* store_show_cmd =
+      store_cmd->add_subcommand("show", "Print the configuration last applied to this host");
+  std::string store_output = "json";
+  store_show_cmd->add_option("--state-dir", state_dir, "State directory made by `enroll`")
+      ->required();
+  store_show_cmd->add_option("--output", store_output, "json or summary")
+      ->check(CLI::IsMember({"json", "summary"}))
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   if (auto status = topos::SetupLogging(log_level, "agent"); !status.ok()) return Fail(status);
+  if (*store_show_cmd) return ShowStore(state_dir, store_output);
   auto type = topos::certs::ParseKeyType(key_type);
   if (!type.ok()) return Fail(type.status().WithContext("--key-type"));
   enroll.key_type = *type;

@@ -14,6 +14,7 @@
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/hub/report_writer.h"
+#include "controller/replication/replicator.h"
 #include "controller/tokens/token_service.h"
 
 namespace topos::controller {
@@ -29,6 +30,7 @@ struct ControllerServer::State {
   ReportWriter reports;
   AgentHub hub;
   Executor executor;
+  Replicator replicator;
   ControllerContext context;
   AgentServiceHandler agent_service;
   AdminServiceHandler admin_service;
@@ -47,7 +49,8 @@ struct ControllerServer::State {
         reports(*store, options.report_flush_interval),
         hub(reports),
         executor(options.worker_threads),
-        context{*store, issuer, tokens, hub, revocations, executor, ""},
+        replicator(hub, executor),
+        context{*store, issuer, tokens, hub, revocations, executor, replicator, ""},
         agent_service(context),
         admin_service(context) {}
 };
@@ -73,6 +76,11 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
 
   auto state = std::make_unique<State>(std::move(data_dir), std::move(store), options);
   state->revocations.Add(*revoked);
+  TOPOS_RETURN_IF_ERROR(state->replicator.Load(*state->store));
+  state->hub.SetHelloListener([replicator = &state->replicator](const std::string& fqdn,
+                                                                 std::uint64_t version) {
+    replicator->OnHello(fqdn, version);
+  });
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, MakeServerCredentials(state->data_dir.server_identity),

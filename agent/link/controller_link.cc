@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <utility>
 #include <random>
 
 #include "agent/facts/host_facts.h"
 #include "agent/link/backoff.h"
+#include "agent/localstore/local_store.h"
 #include "agent/version.h"
 #include "certs/certificate.h"
 #include "certs/csr.h"
@@ -41,12 +43,21 @@ class ControllerLink::Session final
 
   void Cancel() { context_.TryCancel(); }
 
-  // Waits up to `timeout` for the stream to end (true), or, with
-  // `wake_on_accept`, for the controller to accept it (false).
-  bool WaitDone(std::chrono::milliseconds timeout, bool wake_on_accept) {
+  // Waits up to `timeout` for something to do: the stream ended (returns
+  // true), a store update arrived, or, with `wake_on_accept`, the controller
+  // accepted the stream.
+  bool WaitEvent(std::chrono::milliseconds timeout, bool wake_on_accept) {
     std::unique_lock lock(mutex_);
-    done_cv_.wait_for(lock, timeout, [&] { return done_ || (wake_on_accept && accepted_); });
+    done_cv_.wait_for(lock, timeout, [&] {
+      return done_ || !updates_.empty() || (wake_on_accept && accepted_);
+    });
     return done_;
+  }
+
+  // Store updates received since the last call, oldest first.
+  std::deque<topos::v1::StoreUpdate> TakeUpdates() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(updates_, {});
   }
 
   bool accepted() {
@@ -82,6 +93,11 @@ class ControllerLink::Session final
     if (incoming_.has_goodbye()) {
       std::lock_guard lock(mutex_);
       goodbye_ = incoming_.goodbye();
+    } else if (incoming_.has_store_update()) {
+      // Applied on the link's thread: disk work stays off gRPC's threads.
+      std::lock_guard lock(mutex_);
+      updates_.push_back(std::move(*incoming_.mutable_store_update()));
+      done_cv_.notify_all();
     }
     StartRead(&incoming_);
   }
@@ -103,6 +119,7 @@ class ControllerLink::Session final
   bool done_ = false;                           // guarded
   grpc::Status status_;                         // guarded
   std::optional<topos::v1::Goodbye> goodbye_;   // guarded
+  std::deque<topos::v1::StoreUpdate> updates_;  // guarded
 };
 
 ControllerLink::ControllerLink(StateDir state_dir, LinkOptions options)
@@ -117,6 +134,9 @@ Status ControllerLink::Start() {
   auto state = state_dir_.Load();
   if (!state.ok()) return state.status();
   state_ = std::move(*state);
+  auto local_store = LocalStore::Open(state_dir_.root());
+  if (!local_store.ok()) return local_store.status().WithContext("local store");
+  local_store_ = std::move(*local_store);
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -183,20 +203,29 @@ Status ControllerLink::RunSession(bool* accepted) {
   *hello.mutable_hello()->mutable_facts() = CollectHostFacts(state_dir_.root());
   hello.mutable_hello()->set_heartbeat_interval_seconds(
       static_cast<std::uint32_t>(options_.heartbeat_interval.count()));
+  hello.mutable_hello()->set_config_version(local_store_->version());
   session->Begin(*stub, std::move(hello));
 
   auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval);
   std::uint64_t sequence = 0;
   bool announced = false;
-  while (!session->WaitDone(interval, !announced)) {
-    if (session->accepted() && !announced) {
+  auto next_beat = std::chrono::steady_clock::now() + interval;
+  for (;;) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        next_beat - std::chrono::steady_clock::now());
+    bool done = session->WaitEvent(std::max(wait, std::chrono::milliseconds(0)), !announced);
+    for (auto& update : session->TakeUpdates()) ApplyUpdate(*session, update);
+    if (done) break;
+    if (!announced) {
+      if (!session->accepted()) continue;
       announced = true;
       connected_ = true;
       ++sessions_;
       spdlog::info("connected to {} as {}", state_.controller, state_.host_fqdn);
       continue;
     }
-    if (!announced) continue;
+    if (std::chrono::steady_clock::now() < next_beat) continue;
+    next_beat = std::chrono::steady_clock::now() + interval;
     if (RenewIfDue()) {
       session->Cancel();  // reconnect with the new certificate
       continue;
@@ -230,6 +259,23 @@ Status ControllerLink::RunSession(bool* accepted) {
     spdlog::warn("stream to {} ended: {}", state_.controller, status.error_message());
   }
   return Status::Ok();
+}
+
+void ControllerLink::ApplyUpdate(Session& session, const topos::v1::StoreUpdate& update) {
+  Status applied = local_store_->Apply(update.config(), state_.host_fqdn);
+  topos::v1::AgentMessage reply;
+  auto* ack = reply.mutable_store_applied();
+  ack->set_version(local_store_->version());
+  ack->set_ok(applied.ok());
+  if (applied.ok()) {
+    ++updates_applied_;
+    spdlog::info("local store now at version {}", local_store_->version());
+  } else {
+    ack->set_error(applied.message().substr(0, 1024));
+    spdlog::warn("refused local store version {}: {}", update.config().version(),
+                 applied.message());
+  }
+  session.Send(std::move(reply));
 }
 
 bool ControllerLink::RenewIfDue() {

@@ -6,6 +6,9 @@
 //   a new channel each time so the controller's name is resolved anew.
 // - Renews its identity certificate at two thirds of its lifetime, then
 //   reconnects with the new one.
+// - Applies pushed configuration versions to the local management store
+//   (on its own thread) and acknowledges each; Hello says which version the
+//   store holds, so the controller can catch it up.
 // - Stops for good when the controller says this identity is no longer
 //   welcome (revoked, host removed): retrying cannot help, a new enrollment
 //   can.
@@ -21,8 +24,13 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/localstore/local_store.h"
 #include "agent/state/agent_state.h"
 #include "common/status.h"
+
+namespace topos::v1 {
+class StoreUpdate;
+}
 
 namespace topos::agent {
 
@@ -52,6 +60,7 @@ class ControllerLink {
   bool connected() const { return connected_.load(); }
   int sessions() const { return sessions_.load(); }          // streams accepted so far
   int renewals() const { return renewals_.load(); }
+  int updates_applied() const { return updates_applied_.load(); }
 
   class Session;
 
@@ -62,6 +71,8 @@ class ControllerLink {
   Status RunSession(bool* accepted);
   // Renews the certificate if due. Returns true if it was renewed.
   bool RenewIfDue();
+  // Applies a pushed configuration to the local store and acknowledges it.
+  void ApplyUpdate(Session& session, const topos::v1::StoreUpdate& update);
   bool Sleep(std::chrono::milliseconds duration);  // false if stopping
 
   StateDir state_dir_;
@@ -71,6 +82,8 @@ class ControllerLink {
   std::atomic<bool> connected_{false};
   std::atomic<int> sessions_{0};
   std::atomic<int> renewals_{0};
+  std::atomic<int> updates_applied_{0};
+  std::unique_ptr<LocalStore> local_store_;  // owned by the loop thread after Start()
 
   std::mutex mutex_;
   std::condition_variable wake_;

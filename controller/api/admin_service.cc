@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "controller/hub/host_status.h"
+#include "controller/topology/host_slice.h"
 
 namespace topos::controller {
 namespace {
@@ -97,6 +100,16 @@ topos::v1::HostInfo AdminServiceHandler::DescribeHost(
   info.set_enrolled_at_unix(Unix(host.enrolled_at));
   info.set_refused_duplicate_connections(host.refused_duplicate_connections +
                                          live.refused_duplicates);
+  info.set_enrolled(true);
+  info.set_applied_config_version(live.connected ? live.applied_config_version
+                                                 : host.applied_config_version);
+  PublishedTopology published = context_.replicator.Current();
+  if (published.topology) {
+    auto placement = topology::PlaceHost(*published.topology, host.fqdn);
+    info.set_site(placement.site);
+    for (const auto& pool : placement.pools) info.add_pools(pool);
+    info.set_in_topology(!placement.pools.empty());
+  }
   return info;
 }
 
@@ -107,7 +120,28 @@ grpc::ServerUnaryReactor* AdminServiceHandler::ListHosts(grpc::CallbackServerCon
     auto hosts = context_.store.ListHosts();
     if (!hosts.ok()) return ToGrpc(hosts.status());
     auto now = std::chrono::system_clock::now();
-    for (const auto& host : *hosts) *response->add_hosts() = DescribeHost(host, now);
+    std::set<std::string> enrolled;
+    for (const auto& host : *hosts) {
+      *response->add_hosts() = DescribeHost(host, now);
+      enrolled.insert(host.fqdn);
+    }
+    // Hosts the published topology names that never enrolled: flagged, so
+    // an operator sees what is missing, not only what is there.
+    PublishedTopology published = context_.replicator.Current();
+    response->set_published_version(published.version);
+    if (published.topology) {
+      for (const auto& named : published.topology->hosts()) {
+        if (enrolled.count(named.fqdn())) continue;
+        auto* info = response->add_hosts();
+        auto placement = topology::PlaceHost(*published.topology, named.fqdn());
+        info->set_fqdn(named.fqdn());
+        info->set_status("not enrolled");
+        info->set_site(placement.site);
+        for (const auto& pool : placement.pools) info->add_pools(pool);
+        info->set_in_topology(true);
+        info->set_enrolled(false);
+      }
+    }
     return grpc::Status::OK;
   });
 }

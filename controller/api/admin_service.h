@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 
 #include "controller/api/caller.h"
 #include "controller/api/controller_context.h"
@@ -13,6 +14,7 @@ namespace topos::controller {
 
 // Roles (mirroring the seed product's groups). Reading needs any role.
 inline constexpr char kRoleDeployer[] = "deployer";
+inline constexpr char kRoleTopologyAdmin[] = "topology-admin";
 inline constexpr char kAnyRole[] = "";
 
 class AdminServiceHandler final : public topos::v1::AdminService::CallbackService {
@@ -38,6 +40,29 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
                                        const topos::v1::RemoveHostRequest* request,
                                        topos::v1::RemoveHostResponse* response) override;
 
+  // Topology, configuration and replication: admin_topology_service.cc.
+  grpc::ServerUnaryReactor* PublishTopology(grpc::CallbackServerContext* context,
+                                            const topos::v1::PublishTopologyRequest* request,
+                                            topos::v1::PublishTopologyResponse* response) override;
+  grpc::ServerUnaryReactor* GetTopology(grpc::CallbackServerContext* context,
+                                        const topos::v1::GetTopologyRequest* request,
+                                        topos::v1::GetTopologyResponse* response) override;
+  grpc::ServerUnaryReactor* ListTopologyVersions(
+      grpc::CallbackServerContext* context, const topos::v1::ListTopologyVersionsRequest* request,
+      topos::v1::ListTopologyVersionsResponse* response) override;
+  grpc::ServerUnaryReactor* ExportConfig(grpc::CallbackServerContext* context,
+                                         const topos::v1::ExportConfigRequest* request,
+                                         topos::v1::ConfigExport* response) override;
+  grpc::ServerUnaryReactor* ImportConfig(grpc::CallbackServerContext* context,
+                                         const topos::v1::ImportConfigRequest* request,
+                                         topos::v1::ImportConfigResponse* response) override;
+  grpc::ServerUnaryReactor* GetReplicationStatus(
+      grpc::CallbackServerContext* context, const topos::v1::GetReplicationStatusRequest* request,
+      topos::v1::GetReplicationStatusResponse* response) override;
+  grpc::ServerUnaryReactor* SyncReplication(grpc::CallbackServerContext* context,
+                                            const topos::v1::SyncReplicationRequest* request,
+                                            topos::v1::SyncReplicationResponse* response) override;
+
  private:
   // Authorizes the caller for `role`, then runs `work` on the executor and
   // finishes the call with its status.
@@ -45,8 +70,13 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
                                 std::function<grpc::Status(const Caller&)> work);
   topos::v1::HostInfo DescribeHost(const HostRecord& host,
                                    std::chrono::system_clock::time_point now) const;
+  grpc::Status DoPublish(const Caller& caller, const topos::v1::PublishTopologyRequest& request,
+                         topos::v1::PublishTopologyResponse* response);
+  grpc::Status DoImport(const Caller& caller, const topos::v1::ImportConfigRequest& request,
+                        topos::v1::ImportConfigResponse* response);
 
   ControllerContext& context_;
+  std::mutex publish_mutex_;  // one publish or import at a time, so versions reach hosts in order
 };
 
 }  // namespace topos::controller

@@ -9,6 +9,7 @@
 #include "controller/ca/certificate_issuer.h"
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
+#include "controller/replication/replicator.h"
 #include "controller/store/store.h"
 #include "controller/tokens/token_service.h"
 
@@ -21,6 +22,7 @@ struct ControllerContext {
   AgentHub& hub;
   RevocationList& revocations;
   Executor& executor;
+  Replicator& replicator;
   std::string advertised_address;  // HOST:PORT agents dial; printed in enroll commands
 };
 

@@ -24,12 +24,29 @@ int ListHosts(const ConnectionOptions& connection, const std::string& output) {
     return 0;
   }
   auto now = std::chrono::system_clock::now();
-  Table table({"HOST", "STATUS", "LAST SEEN", "AGENT", "OS", "CERT EXPIRES"});
+  const bool published = response.published_version() > 0;
+  Table table({"HOST", "STATUS", "SITE", "POOL", "LAST SEEN", "AGENT", "OS", "CERT EXPIRES",
+               "STORE", "NOTE"});
   for (const auto& host : response.hosts()) {
-    table.Add({host.fqdn(), host.status(), FormatAgo(FromUnix(host.last_seen_unix()), now),
+    std::string pools;
+    for (const auto& pool : host.pools()) pools += (pools.empty() ? "" : ",") + pool;
+    std::string note;
+    if (!host.enrolled()) {
+      note = "named by the topology, never enrolled";
+    } else if (published && !host.in_topology()) {
+      note = "not in the published topology";
+    }
+    std::string store = "-";
+    if (host.enrolled() && published) {
+      store = "v" + std::to_string(host.applied_config_version()) + "/" +
+              std::to_string(response.published_version());
+    }
+    table.Add({host.fqdn(), host.status(), host.site().empty() ? "-" : host.site(),
+               pools.empty() ? "-" : pools, FormatAgo(FromUnix(host.last_seen_unix()), now),
                host.agent_version().empty() ? "-" : host.agent_version(),
                host.facts().os_name().empty() ? "-" : host.facts().os_name(),
-               FormatExpiry(FromUnix(host.certificate_not_after_unix()), now)});
+               host.enrolled() ? FormatExpiry(FromUnix(host.certificate_not_after_unix()), now) : "-",
+               store, note});
   }
   table.Print(std::cout);
   if (response.hosts().empty()) {
@@ -71,6 +88,11 @@ int ShowHost(const ConnectionOptions& connection, const std::string& fqdn,
                                  FormatExpiry(FromUnix(host.certificate_not_after_unix()), now) +
                                  ")"});
   table.Add({"refused duplicates", std::to_string(host.refused_duplicate_connections())});
+  std::string pools;
+  for (const auto& pool : host.pools()) pools += (pools.empty() ? "" : ",") + pool;
+  table.Add({"site / pools", (host.site().empty() ? "-" : host.site()) + " / " +
+                                 (pools.empty() ? "-" : pools)});
+  table.Add({"local store", "version " + std::to_string(host.applied_config_version())});
   table.Print(std::cout);
   return 0;
 }

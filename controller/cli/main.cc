@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   topos::cli::Action action;
   topos::cli::RegisterTokenCommands(app, connection, action);
   topos::cli::RegisterHostCommands(app, connection, action);
-  topos::cli::RegisterTopologyCommands(app, action);
+  topos::cli::RegisterTopologyCommands(app, connection, action);
+  topos::cli::RegisterReplicationCommands(app, connection, action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 1;
 }

@@ -12,10 +12,6 @@
 namespace topos::cli {
 namespace {
 
-// Shipped with the source tree; used when --roles is not given and the
-// command runs from the checkout.
-constexpr const char* kDefaultRoles = "examples/pchat/roles.yaml";
-
 struct ValidateArgs {
   std::string file;
   std::string roles;
@@ -25,11 +21,11 @@ int Validate(const ValidateArgs& args) {
   std::string roles_path = args.roles;
   if (roles_path.empty()) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(kDefaultRoles, ec)) {
+    if (!std::filesystem::is_regular_file(kDefaultRolesFile, ec)) {
       return Fail(Status::InvalidArgument(std::string("no role catalog: pass --roles FILE (") +
-                                          kDefaultRoles + " is not in the current directory)"));
+                                          kDefaultRolesFile + " is not in the current directory)"));
     }
-    roles_path = kDefaultRoles;
+    roles_path = kDefaultRolesFile;
   }
   auto catalog = topology::RoleCatalog::LoadFile(roles_path);
   if (!catalog.ok()) {
@@ -54,9 +50,11 @@ int Validate(const ValidateArgs& args) {
 
 }  // namespace
 
-void RegisterTopologyCommands(CLI::App& app, Action& action) {
-  auto* topology = app.add_subcommand("topology", "Validate and manage topology files");
+void RegisterTopologyCommands(CLI::App& app, ConnectionOptions& connection, Action& action) {
+  auto* topology = app.add_subcommand("topology", "Validate, publish and inspect topologies");
   topology->require_subcommand(1);
+  topology->fallthrough();
+  RegisterTopologyAdminCommands(*topology, connection, action);
 
   auto validate_args = std::make_shared<ValidateArgs>();
   auto* validate = topology->add_subcommand(
@@ -64,7 +62,7 @@ void RegisterTopologyCommands(CLI::App& app, Action& action) {
   validate->add_option("FILE", validate_args->file, "Topology YAML file")->required();
   validate->add_option(
       "--roles", validate_args->roles,
-      std::string("Role catalog YAML (default: ") + kDefaultRoles + " if present)");
+      std::string("Role catalog YAML (default: ") + kDefaultRolesFile + " if present)");
   validate->callback(
       [&action, validate_args] { action = [validate_args] { return Validate(*validate_args); }; });
 }

@@ -10,7 +10,7 @@ Status AgentHub::Attach(const std::string& fqdn, AgentConnection* connection,
                         std::chrono::system_clock::time_point now) {
   {
     std::lock_guard lock(mutex_);
-    auto [it, inserted] = live_.try_emplace(fqdn, Entry{connection, now});
+    auto [it, inserted] = live_.try_emplace(fqdn, Entry{connection, now, std::chrono::seconds(10), 0, std::nullopt});
     if (inserted) {
       gone_.erase(fqdn);
     } else {
@@ -22,7 +22,7 @@ Status AgentHub::Attach(const std::string& fqdn, AgentConnection* connection,
                                    "connection is refused (is this a cloned machine?)");
     }
   }
-  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt});
+  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt, std::nullopt});
   return Status::Ok();
 }
 
@@ -37,15 +37,51 @@ void AgentHub::Detach(const std::string& fqdn, AgentConnection* connection,
 
 void AgentHub::RecordHello(const std::string& fqdn, std::chrono::seconds heartbeat_interval,
                            std::string agent_version, std::string facts,
-                           std::chrono::system_clock::time_point now) {
+                           std::uint64_t config_version, std::chrono::system_clock::time_point now) {
   {
     std::lock_guard lock(mutex_);
     auto it = live_.find(fqdn);
     if (it == live_.end()) return;
     it->second.last_seen = now;
     it->second.heartbeat_interval = heartbeat_interval;
+    it->second.applied_config_version = config_version;
   }
-  reports_.Queue(HostReport{fqdn, now, std::move(agent_version), std::move(facts)});
+  reports_.Queue(HostReport{fqdn, now, std::move(agent_version), std::move(facts), config_version});
+  if (hello_listener_) hello_listener_(fqdn, config_version);
+}
+
+void AgentHub::RecordStoreApplied(const std::string& fqdn, std::uint64_t version, bool ok,
+                                  const std::string& error,
+                                  std::chrono::system_clock::time_point now) {
+  if (!ok) {
+    spdlog::warn("host={} refused local store version {}: {}", fqdn, version, error);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(fqdn);
+    if (it == live_.end()) return;
+    it->second.last_seen = now;
+    if (it->second.applied_config_version != version) it->second.config_applied_at = now;
+    it->second.applied_config_version = version;
+  }
+  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt, version});
+}
+
+bool AgentHub::Send(const std::string& fqdn, topos::v1::ControllerMessage message) {
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(fqdn);
+  if (it == live_.end()) return false;
+  it->second.connection->Send(std::move(message));
+  return true;
+}
+
+std::vector<std::string> AgentHub::ConnectedHosts() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> hosts;
+  hosts.reserve(live_.size());
+  for (const auto& [fqdn, entry] : live_) hosts.push_back(fqdn);
+  return hosts;
 }
 
 void AgentHub::RecordHeartbeat(const std::string& fqdn, std::chrono::system_clock::time_point now) {
@@ -55,7 +91,7 @@ void AgentHub::RecordHeartbeat(const std::string& fqdn, std::chrono::system_cloc
     if (it == live_.end()) return;
     it->second.last_seen = now;
   }
-  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt});
+  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt, std::nullopt});
 }
 
 void AgentHub::Disconnect(const std::string& fqdn, const std::string& reason, bool retry) {
@@ -80,6 +116,8 @@ LiveState AgentHub::Live(const std::string& fqdn) const {
     state.connected = true;
     state.last_seen = it->second.last_seen;
     state.heartbeat_interval = it->second.heartbeat_interval;
+    state.applied_config_version = it->second.applied_config_version;
+    state.config_applied_at = it->second.config_applied_at;
   } else if (auto gone = gone_.find(fqdn); gone != gone_.end()) {
     state.last_seen = gone->second;
   }

@@ -6,13 +6,16 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <vector>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "common/status.h"
 #include "controller/hub/report_writer.h"
+#include "topos/v1/agent.pb.h"
 
 namespace topos::controller {
 
@@ -22,6 +25,9 @@ class AgentConnection {
  public:
   virtual ~AgentConnection() = default;
   virtual void Close(const std::string& reason, bool retry) = 0;
+  // Queues a message to the agent; safe from any thread; dropped if the
+  // stream is ending.
+  virtual void Send(topos::v1::ControllerMessage message) = 0;
 };
 
 struct LiveState {
@@ -29,6 +35,8 @@ struct LiveState {
   std::optional<std::chrono::system_clock::time_point> last_seen;
   std::chrono::seconds heartbeat_interval{10};
   int refused_duplicates = 0;  // since the controller started
+  std::uint64_t applied_config_version = 0;  // reported on this stream
+  std::optional<std::chrono::system_clock::time_point> config_applied_at;
 };
 
 class AgentHub {
@@ -45,8 +53,20 @@ class AgentHub {
               std::chrono::system_clock::time_point now);
 
   void RecordHello(const std::string& fqdn, std::chrono::seconds heartbeat_interval,
-                   std::string agent_version, std::string facts,
+                   std::string agent_version, std::string facts, std::uint64_t config_version,
                    std::chrono::system_clock::time_point now);
+  void RecordStoreApplied(const std::string& fqdn, std::uint64_t version, bool ok,
+                          const std::string& error, std::chrono::system_clock::time_point now);
+  // Called (outside the hub's lock) after every Hello with the version the
+  // agent's local store holds, so replication can catch the host up. Set
+  // once, before the server starts.
+  void SetHelloListener(std::function<void(const std::string& fqdn, std::uint64_t version)> f) {
+    hello_listener_ = std::move(f);
+  }
+
+  // Sends `message` to `fqdn` if it is connected; false otherwise.
+  bool Send(const std::string& fqdn, topos::v1::ControllerMessage message);
+  std::vector<std::string> ConnectedHosts() const;
   void RecordHeartbeat(const std::string& fqdn, std::chrono::system_clock::time_point now);
 
   // Ends the live stream of `fqdn`, if any, telling the agent why.
@@ -62,9 +82,12 @@ class AgentHub {
     AgentConnection* connection = nullptr;
     std::chrono::system_clock::time_point last_seen;
     std::chrono::seconds heartbeat_interval{10};
+    std::uint64_t applied_config_version = 0;
+    std::optional<std::chrono::system_clock::time_point> config_applied_at;
   };
 
   ReportWriter& reports_;
+  std::function<void(const std::string&, std::uint64_t)> hello_listener_;  // set before start
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> live_;  // guarded by mutex_
   // Last contact of hosts whose stream has ended, until they come back.

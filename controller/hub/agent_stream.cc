@@ -50,6 +50,12 @@ void AgentStream::Close(const std::string& reason, bool retry) {
   // in OnWriteDone.
 }
 
+void AgentStream::Send(topos::v1::ControllerMessage message) {
+  std::lock_guard lock(mutex_);
+  if (finishing_) return;
+  SendLocked(std::move(message));
+}
+
 void AgentStream::OnReadDone(bool ok) {
   if (!ok) {
     // The agent closed its side or the connection broke.
@@ -83,7 +89,19 @@ grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
       }
       hello_received_ = true;
       hub_.RecordHello(fqdn_, std::chrono::seconds(interval), hello.agent_version(),
-                       hello.facts().SerializeAsString(), now);
+                       hello.facts().SerializeAsString(), hello.config_version(), now);
+      return grpc::Status::OK;
+    }
+    case topos::v1::AgentMessage::kStoreApplied: {
+      const auto& applied = message.store_applied();
+      if (!hello_received_) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "the first message on a stream must be Hello");
+      }
+      if (applied.error().size() > 1024) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "store_applied.error over 1 KiB");
+      }
+      hub_.RecordStoreApplied(fqdn_, applied.version(), applied.ok(), applied.error(), now);
       return grpc::Status::OK;
     }
     case topos::v1::AgentMessage::kHeartbeat:

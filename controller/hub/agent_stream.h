@@ -26,6 +26,7 @@ class AgentStream final
   AgentStream(AgentHub& hub, std::string fqdn);
 
   void Close(const std::string& reason, bool retry) override;
+  void Send(topos::v1::ControllerMessage message) override;
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;

@@ -21,8 +21,8 @@ ReportWriter::~ReportWriter() {
 
 void ReportWriter::Queue(HostReport report) {
   std::lock_guard lock(mutex_);
-  if (report.facts) {
-    // A Hello is rare and operators look for its facts right away.
+  if (report.facts || report.applied_config_version) {
+    // Hellos and applied versions are rare; operators look for them at once.
     urgent_ = true;
     wake_.notify_one();
   }
@@ -32,6 +32,7 @@ void ReportWriter::Queue(HostReport report) {
   merged.seen_at = report.seen_at;
   if (report.agent_version) merged.agent_version = std::move(report.agent_version);
   if (report.facts) merged.facts = std::move(report.facts);
+  if (report.applied_config_version) merged.applied_config_version = report.applied_config_version;
 }
 
 void ReportWriter::Flush() {

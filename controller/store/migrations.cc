@@ -65,8 +65,28 @@ CREATE TABLE operators (
 );
 )sql";
 
+// Version 2: the configuration version each host reports applied, and the
+// append-only history of published topologies (rows are never updated or
+// deleted). SQLite adds one column per ALTER TABLE.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE hosts ADD COLUMN applied_config_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hosts ADD COLUMN config_applied_at INTEGER;
+
+CREATE TABLE topology_versions (
+  version       INTEGER PRIMARY KEY NOT NULL CHECK (version > 0),
+  author        TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  message       TEXT NOT NULL,
+  sha256        TEXT NOT NULL,
+  source_name   TEXT NOT NULL,
+  topology_yaml TEXT NOT NULL,
+  roles_yaml    TEXT NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 
 struct ConnectionCloser {

@@ -41,6 +41,11 @@ class SqliteStore final : public Store {
   Status CountRefusedDuplicate(const std::string& fqdn) override;
   Result<std::vector<std::string>> RemoveHost(const std::string& fqdn, TimePoint at,
                                               const std::string& reason) override;
+  Result<std::uint64_t> AppendTopologyVersion(const TopologyVersionRecord& record) override;
+  Result<TopologyVersionRecord> GetTopologyVersion(std::uint64_t version) override;
+  Result<TopologyVersionRecord> LatestTopologyVersion() override;
+  Result<std::vector<TopologyVersionRecord>> ListTopologyVersions(bool with_content) override;
+  Status ImportTopologyVersions(const std::vector<TopologyVersionRecord>& versions) override;
   Status UpsertOperator(const std::string& subject, const std::vector<std::string>& roles) override;
   Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) override;
 

@@ -2,6 +2,7 @@
 // tokens and operators are in sqlite_store.cc.
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <string_view>
 
 #include "controller/store/sqlite_statement.h"
@@ -56,7 +57,8 @@ Result<CertificateRecord> ReadCertificate(const Statement& row) {
 
 constexpr std::string_view kHostColumns =
     "fqdn, enrolled_at, removed_at, last_seen, agent_version, facts, certificate_serial, "
-    "certificate_not_after, refused_duplicate_connections";
+    "certificate_not_after, refused_duplicate_connections, applied_config_version, "
+    "config_applied_at";
 
 HostRecord ReadHost(const Statement& row) {
   HostRecord host;
@@ -69,6 +71,8 @@ HostRecord ReadHost(const Statement& row) {
   host.certificate_serial = row.ColumnText(6);
   host.certificate_not_after = row.ColumnTime(7);
   host.refused_duplicate_connections = static_cast<int>(row.ColumnInt(8));
+  host.applied_config_version = static_cast<std::uint64_t>(row.ColumnInt(9));
+  host.config_applied_at = row.ColumnOptionalTime(10);
   return host;
 }
 
@@ -219,15 +223,26 @@ Status SqliteStore::UpdateHostReports(const std::vector<HostReport>& reports) {
   Transaction transaction(db_);
   TOPOS_RETURN_IF_ERROR(transaction.Begin());
   // Unknown hosts match no row and are skipped; absent fields keep their value.
+  // SET expressions all see the row as it was, so the CASE compares the
+  // reported version with the stored one before it is replaced.
   Statement update(db_,
-                   "UPDATE hosts SET last_seen = ?, agent_version = COALESCE(?, agent_version), "
-                   "facts = COALESCE(?, facts) WHERE fqdn = ?",
+                   "UPDATE hosts SET last_seen = ?1, agent_version = COALESCE(?2, agent_version), "
+                   "facts = COALESCE(?3, facts), "
+                   "config_applied_at = CASE WHEN ?5 IS NOT NULL AND ?5 != applied_config_version "
+                   "THEN ?1 ELSE config_applied_at END, "
+                   "applied_config_version = COALESCE(?5, applied_config_version) "
+                   "WHERE fqdn = ?4",
                    "update host reports");
   for (const HostReport& report : reports) {
     update.BindTime(1, report.seen_at)
         .BindOptionalText(2, report.agent_version)
         .BindOptionalBlob(3, report.facts)
         .BindText(4, report.fqdn);
+    if (report.applied_config_version) {
+      update.BindInt(5, static_cast<std::int64_t>(*report.applied_config_version));
+    } else {
+      update.BindNull(5);
+    }
     TOPOS_RETURN_IF_ERROR(update.Run());
   }
   return transaction.Commit();

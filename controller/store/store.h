@@ -53,6 +53,8 @@ struct HostRecord {
   std::string certificate_serial; // the current identity certificate
   TimePoint certificate_not_after;
   int refused_duplicate_connections = 0;
+  std::uint64_t applied_config_version = 0;   // local store version the agent reported
+  std::optional<TimePoint> config_applied_at; // when it reported applying it
 };
 
 // What an agent's stream tells us; applied in batches (see UpdateHostReports).
@@ -61,6 +63,21 @@ struct HostReport {
   TimePoint seen_at;
   std::optional<std::string> agent_version;  // set on Hello
   std::optional<std::string> facts;          // set on Hello
+  // Set on Hello and StoreApplied; also sets config_applied_at = seen_at
+  // when it differs from the stored version.
+  std::optional<std::uint64_t> applied_config_version;
+};
+
+// One published topology version: immutable once stored.
+struct TopologyVersionRecord {
+  std::uint64_t version = 0;  // assigned by AppendTopologyVersion: 1, 2, 3...
+  std::string author;
+  TimePoint created_at;
+  std::string message;
+  std::string sha256;         // of the canonical topology
+  std::string source_name;    // file it came from
+  std::string topology_yaml;  // empty when listed without content
+  std::string roles_yaml;     // empty when listed without content
 };
 
 class Store {
@@ -101,6 +118,19 @@ class Store {
   // subject is the host; returns their serials. NotFound for unknown hosts.
   virtual Result<std::vector<std::string>> RemoveHost(const std::string& fqdn, TimePoint at,
                                                       const std::string& reason) = 0;
+
+  // Topology versions: append-only, never overwritten. Append assigns the
+  // next number (latest + 1) in the same transaction and returns it.
+  virtual Result<std::uint64_t> AppendTopologyVersion(const TopologyVersionRecord& record) = 0;
+  virtual Result<TopologyVersionRecord> GetTopologyVersion(std::uint64_t version) = 0;  // NotFound
+  // NotFound if nothing has been published yet.
+  virtual Result<TopologyVersionRecord> LatestTopologyVersion() = 0;
+  // Oldest first; without content (yaml fields empty) unless `with_content`.
+  virtual Result<std::vector<TopologyVersionRecord>> ListTopologyVersions(bool with_content) = 0;
+  // Restores exported versions keeping their numbers, all or nothing.
+  // FailedPrecondition if any version exists already; InvalidArgument for
+  // duplicate or zero version numbers.
+  virtual Status ImportTopologyVersions(const std::vector<TopologyVersionRecord>& versions) = 0;
 
   // Operators: roles keyed by certificate subject.
   virtual Status UpsertOperator(const std::string& subject,

@@ -1,0 +1,63 @@
+// The agent's local management store: this host's slice of the published
+// configuration (topos.v1.HostConfig), the replica of the controller's
+// central store that services on the host read.
+//
+//   STATE_DIR/store/local.db       SQLite (WAL): every applied version's slice
+//   STATE_DIR/store/current.json   the current slice as JSON, written
+//                                  atomically after each apply, for services
+//
+// Apply() is one SQLite transaction: a crash leaves the old version or the
+// new, never a mix. current.json is rewritten from the database on Open() if
+// a crash came between the commit and the snapshot.
+//
+// Thread-safety: not thread-safe; one owner (the agent's link thread).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "topos/v1/topology.pb.h"
+
+struct sqlite3;
+
+namespace topos::agent {
+
+class LocalStore {
+ public:
+  // Opens or creates the store under `state_dir`/store (directory 0700,
+  // files 0600).
+  static Result<std::unique_ptr<LocalStore>> Open(const std::filesystem::path& state_dir);
+  ~LocalStore();
+
+  // The applied version; 0 when nothing has been applied.
+  std::uint64_t version() const { return version_; }
+  // The current slice; NotFound when nothing has been applied.
+  Result<topos::v1::HostConfig> Current() const;
+
+  // Applies `config` for host `host_fqdn`:
+  // - InvalidArgument if it is for another host or has version 0;
+  // - FailedPrecondition if its version is older than the applied one
+  //   (the controller never goes back; a stale push is refused);
+  // - the same version again: OK, nothing written unless the content differs
+  //   (a forced resync repairs a damaged store).
+  Status Apply(const topos::v1::HostConfig& config, const std::string& host_fqdn);
+
+  std::filesystem::path snapshot_path() const;
+
+ private:
+  LocalStore(sqlite3* db, std::filesystem::path dir) : db_(db), dir_(std::move(dir)) {}
+  Status WriteSnapshot(const topos::v1::HostConfig& config) const;
+
+  sqlite3* db_;  // owned
+  std::filesystem::path dir_;
+  std::uint64_t version_ = 0;
+};
+
+// The JSON form of a slice, as written to current.json (proto field names,
+// every field present).
+std::string HostConfigToJson(const topos::v1::HostConfig& config);
+
+}  // namespace topos::agent

@@ -1,0 +1,53 @@
+// Replication of the published topology to the hosts' local management
+// stores: holds the latest published version, builds each host's slice, and
+// pushes it over the host's stream — to every connected host on publish, and
+// to a host whose Hello reports an older version when it reconnects.
+//
+// Thread-safety: all methods are safe from any thread. Pushes triggered by a
+// Hello run on the executor, never on gRPC's threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/executor.h"
+#include "controller/hub/agent_hub.h"
+#include "controller/store/store.h"
+#include "topos/v1/topology.pb.h"
+
+namespace topos::controller {
+
+struct PublishedTopology {
+  std::uint64_t version = 0;  // 0: nothing published
+  std::int64_t created_at_unix = 0;
+  std::shared_ptr<const v1::Topology> topology;  // null when version is 0
+};
+
+class Replicator {
+ public:
+  Replicator(AgentHub& hub, Executor& executor) : hub_(hub), executor_(executor) {}
+
+  // Loads the latest published version from `store` (at start-up).
+  Status Load(Store& store);
+  // Makes `version` current and pushes it to every connected host whose
+  // slice it names. Returns how many hosts were sent an update.
+  std::size_t Publish(const TopologyVersionRecord& version, v1::Topology topology);
+  // Sends `fqdn` its full current slice (a forced resync). False if it is
+  // not connected or not in the topology.
+  bool Push(const std::string& fqdn);
+  std::size_t PushAll();
+  // From the hub: the host's local store holds `applied`.
+  void OnHello(const std::string& fqdn, std::uint64_t applied);
+
+  PublishedTopology Current() const;
+
+ private:
+  AgentHub& hub_;
+  Executor& executor_;
+  mutable std::mutex mutex_;
+  PublishedTopology current_;  // guarded by mutex_
+};
+
+}  // namespace topos::controller

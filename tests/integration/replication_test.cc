@@ -1,0 +1,208 @@
+// Topology publishing and local management store replication, end to end in
+// one process: real controller, real agents, real mutual TLS.
+#include "agent/localstore/local_store.h"
+#include "common/file_io.h"
+#include "tests/integration/fleet_fixture.h"
+
+namespace topos::testing {
+namespace {
+
+using Stub = topos::v1::AdminService::Stub;
+const std::vector<std::string> kHosts = {"fe01.contoso.test", "chat01.contoso.test",
+                                         "chat02.contoso.test"};
+
+class ReplicationTest : public FleetTest {
+ protected:
+  static std::string Example(const std::string& name) {
+    return *ReadFile(std::filesystem::path(TOPOS_EXAMPLES_DIR) / "pchat" / name);
+  }
+
+  grpc::Status Publish(const std::string& yaml, topos::v1::PublishTopologyResponse* response,
+                       const std::string& roles = Example("roles.yaml")) {
+    topos::v1::PublishTopologyRequest request;
+    request.set_topology_yaml(yaml);
+    request.set_roles_yaml(roles);
+    request.set_source_name("topology.yaml");
+    request.set_message("test");
+    auto context = Context();
+    return AdminStub()->PublishTopology(context.get(), request, response);
+  }
+
+  std::uint64_t Publish(const std::string& yaml) {
+    topos::v1::PublishTopologyResponse response;
+    grpc::Status status = Publish(yaml, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.version().version();
+  }
+
+  std::map<std::string, topos::v1::HostReplication> Replication() {
+    topos::v1::GetReplicationStatusResponse response;
+    auto context = Context();
+    EXPECT_TRUE(AdminStub()->GetReplicationStatus(context.get(), {}, &response).ok());
+    std::map<std::string, topos::v1::HostReplication> by_host;
+    for (const auto& host : response.hosts()) by_host[host.fqdn()] = host;
+    return by_host;
+  }
+
+  bool AllAt(const std::vector<std::string>& hosts, std::uint64_t version) {
+    auto status = Replication();
+    for (const auto& host : hosts) {
+      if (status[host].applied_version() != version || !status[host].up_to_date()) return false;
+    }
+    return true;
+  }
+
+  // The topology with one more global setting: a new version.
+  static std::string WithSetting(const std::string& key, const std::string& value) {
+    return Example("topology.yaml") + "\nsettings:\n  - key: " + key + "\n    value: \"" + value +
+           "\"\n";
+  }
+};
+
+TEST_F(ReplicationTest, PublishReachesOnlineHostsAndOfflineHostCatchesUpAfterRestart) {
+  std::vector<std::unique_ptr<agent::ControllerLink>> links;
+  for (const auto& host : kHosts) {
+    ASSERT_TRUE(EnrollHost(host).ok());
+    links.push_back(StartLink(host));
+  }
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+
+  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
+  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 1); }));
+
+  // One host goes away; v2 reaches the two that are online.
+  links[2]->Stop();
+  ASSERT_TRUE(links[2]->Wait().ok());
+  ASSERT_EQ(Publish(WithSetting("chat.retention_days", "30")), 2u);
+  ASSERT_TRUE(Eventually([&] { return AllAt({kHosts[0], kHosts[1]}, 2); }));
+  EXPECT_EQ(Replication()[kHosts[2]].applied_version(), 1u);
+  EXPECT_FALSE(Replication()[kHosts[2]].up_to_date());
+
+  // The controller restarts in between: nothing published is lost.
+  StopController();
+  StartController();
+  EXPECT_TRUE(Eventually([&] { return AllAt({kHosts[0], kHosts[1]}, 2); }, std::chrono::seconds(30)));
+
+  // The third host returns and catches up from its Hello.
+  links[2] = StartLink(kHosts[2]);
+  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 2); }));
+
+  // What the services on the host read: the slice with the new setting.
+  auto store = agent::LocalStore::Open(StateDirOf(kHosts[2]));
+  ASSERT_TRUE(store.ok());
+  auto config = (*store)->Current();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->version(), 2u);
+  EXPECT_EQ(config->host_fqdn(), kHosts[2]);
+  ASSERT_EQ(config->pools_size(), 1);
+  EXPECT_EQ(config->pools(0).name(), "chat");
+  bool found = false;
+  for (const auto& setting : config->settings()) {
+    found |= setting.key() == "chat.retention_days" && setting.value() == "30";
+  }
+  EXPECT_TRUE(found);
+  auto snapshot = ReadFile(StateDirOf(kHosts[2]) / "store" / "current.json");
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_NE(snapshot->find("\"version\": \"2\""), std::string::npos) << *snapshot;
+}
+
+TEST_F(ReplicationTest, InvalidTopologyIsRefusedWholeWithEveryProblem) {
+  std::string broken = Example("topology.yaml");
+  auto at = broken.find("file_store:");
+  ASSERT_NE(at, std::string::npos);
+  broken.replace(at, std::string("file_store:").size(), "# file_store:");
+  topos::v1::PublishTopologyResponse response;
+  grpc::Status status = Publish(broken, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("needs-file-store"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("topology.yaml:"), std::string::npos);
+
+  topos::v1::ListTopologyVersionsResponse versions;
+  auto context = Context();
+  ASSERT_TRUE(AdminStub()->ListTopologyVersions(context.get(), {}, &versions).ok());
+  EXPECT_EQ(versions.versions_size(), 0);
+}
+
+TEST_F(ReplicationTest, SameContentIsNotPublishedTwiceAndVersionsAreImmutable) {
+  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
+  // Same content with other formatting and comments: unchanged.
+  topos::v1::PublishTopologyResponse response;
+  ASSERT_TRUE(Publish("# a comment\n" + Example("topology.yaml"), &response).ok());
+  EXPECT_TRUE(response.unchanged());
+  EXPECT_EQ(response.version().version(), 1u);
+  ASSERT_EQ(Publish(WithSetting("k", "v")), 2u);
+
+  topos::v1::GetTopologyRequest request;
+  request.set_version(1);
+  topos::v1::GetTopologyResponse first;
+  auto context = Context();
+  ASSERT_TRUE(AdminStub()->GetTopology(context.get(), request, &first).ok());
+  EXPECT_EQ(first.version().topology_yaml(), Example("topology.yaml"));
+  EXPECT_EQ(first.version().author(), "admin");
+  EXPECT_EQ(first.version().sha256().size(), 64u);
+}
+
+TEST_F(ReplicationTest, ExportImportSeedsANewController) {
+  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
+  ASSERT_EQ(Publish(WithSetting("k", "v")), 2u);
+  topos::v1::ConfigExport exported;
+  {
+    auto context = Context();
+    ASSERT_TRUE(AdminStub()->ExportConfig(context.get(), {}, &exported).ok());
+  }
+  ASSERT_EQ(exported.versions_size(), 2);
+
+  // Importing into a controller that already has versions is refused.
+  topos::v1::ImportConfigRequest request;
+  *request.mutable_config() = exported;
+  topos::v1::ImportConfigResponse response;
+  {
+    auto context = Context();
+    grpc::Status refused = AdminStub()->ImportConfig(context.get(), request, &response);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  // A fresh controller takes it, and an edited export is refused.
+  StopController();
+  std::filesystem::remove_all(data_dir_);
+  controller::InitOptions init;
+  init.data_dir = data_dir_;
+  init.name = "controller.topos.test";
+  init.listen = "127.0.0.1:0";
+  ASSERT_TRUE(controller::InitDataDir(init).ok());
+  port_ = 0;
+  StartController();
+  auto tampered = request;
+  tampered.mutable_config()->mutable_versions(1)->set_topology_yaml(Example("standard.yaml"));
+  {
+    auto context = Context();
+    grpc::Status refused = AdminStub()->ImportConfig(context.get(), tampered, &response);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(refused.error_message().find("SHA-256"), std::string::npos);
+  }
+  {
+    auto context = Context();
+    ASSERT_TRUE(AdminStub()->ImportConfig(context.get(), request, &response).ok());
+  }
+  EXPECT_EQ(response.versions_imported(), 2u);
+  ASSERT_EQ(Publish(WithSetting("k", "w")), 3u);  // numbering continues
+}
+
+TEST_F(ReplicationTest, HostsListFlagsUnenrolledAndUnknownHosts) {
+  ASSERT_TRUE(EnrollHost(kHosts[0]).ok());
+  ASSERT_TRUE(EnrollHost("stray.contoso.test").ok());
+  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
+  auto hosts = ListHosts();
+  EXPECT_EQ(hosts.published_version(), 1u);
+  std::map<std::string, topos::v1::HostInfo> by_host;
+  for (const auto& host : hosts.hosts()) by_host[host.fqdn()] = host;
+  EXPECT_TRUE(by_host[kHosts[0]].in_topology());
+  EXPECT_EQ(by_host[kHosts[0]].site(), "redmond");
+  EXPECT_FALSE(by_host["stray.contoso.test"].in_topology());
+  ASSERT_TRUE(by_host.count("chat02.contoso.test"));
+  EXPECT_FALSE(by_host["chat02.contoso.test"].enrolled());
+  EXPECT_EQ(by_host["chat02.contoso.test"].status(), "not enrolled");
+}
+
+}  // namespace
+}  // namespace topos::testing
