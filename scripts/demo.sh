@@ -23,6 +23,9 @@ pids=()
 stop_all() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 $keep || trap stop_all EXIT
 
+echo "== validate the example topology offline"
+"$ctl" topology validate --roles examples/pchat/roles.yaml examples/pchat/topology.yaml
+
 echo "== init: CA, server certificate, first operator"
 "$controller" init --data-dir "$demo/controller" --name controller.topos.test \
   --listen "127.0.0.1:$port"
@@ -30,6 +33,10 @@ echo "== init: CA, server certificate, first operator"
 pids+=($!)
 export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$demo/controller/admin"
 for _ in $(seq 1 50); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.2; done
+
+echo "== publish the Persistent Chat topology"
+"$ctl" topology publish --roles examples/pchat/roles.yaml -m "initial deployment" \
+  examples/pchat/topology.yaml
 
 for host in fe01.contoso.test chat01.contoso.test chat02.contoso.test; do
   echo "== token and enrollment for $host"
@@ -47,10 +54,18 @@ for _ in $(seq 1 75); do
   [ "$online" -ge 3 ] && break
   sleep 0.2
 done
+for _ in $(seq 1 50); do
+  "$ctl" replication status --output json | grep -q '"up_to_date": false' || break
+  sleep 0.2
+done
 echo
 "$ctl" hosts
 echo
-"$ctl" token list
+echo "== local management store replication"
+"$ctl" replication status
+echo
+echo "== what chat01's services read (topos-agent store show --output summary)"
+"$agent" store show --state-dir "$demo/agents/chat01.contoso.test" --output summary
 if $keep; then
   echo
   echo "Left running (pids ${pids[*]}). Try: TOPOS_CONTROLLER=$TOPOS_CONTROLLER TOPOS_CREDS=$TOPOS_CREDS $ctl hosts"
