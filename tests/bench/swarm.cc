@@ -4,7 +4,11 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -19,8 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
 std::string HostName(const std::string& pattern, int n) {
   std::string name = pattern;
   auto at = name.find("{n}");
@@ -28,12 +30,51 @@ std::string HostName(const std::string& pattern, int n) {
   return name;
 }
 
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// CPU seconds (user + system) the process has used, from /proc; 0 if unknown.
+double CpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A topology naming every simulated host, in pools of ten of `role` (pools
+// the size real deployments use, so a slice stays small).
+std::string SwarmTopology(const std::string& pattern, int count, const std::string& role,
+                          const std::string& setting) {
+  constexpr int kPoolSize = 10;
+  std::string yaml = "sites:\n  - name: bench\nhosts:\n";
+  for (int i = 0; i < count; ++i) yaml += "  - fqdn: " + HostName(pattern, i) + "\n";
+  yaml += "pools:\n";
+  for (int first = 0; first < count; first += kPoolSize) {
+    std::string pool = "sim-pool-" + std::to_string(first / kPoolSize);
+    yaml += "  - name: " + pool + "\n    fqdn: " + pool + ".bench.test\n    role: " + role +
+            "\n    site: bench\n    hosts:\n";
+    for (int i = first; i < std::min(count, first + kPoolSize); ++i) {
+      yaml += "      - " + HostName(pattern, i) + "\n";
+    }
+  }
+  yaml += "settings:\n  - key: bench.round\n    value: \"" + setting + "\"\n";
+  return yaml;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"topos-swarm: simulate N agents against one controller and print figures"};
   std::string controller, creds, state_root, pattern = "sim-{n}.bench.test", heartbeat = "30";
-  int count = 100, concurrency = 4, hold_seconds = 20;
+  int count = 100, concurrency = 4, hold_seconds = 20, controller_pid = 0, publish_rounds = 0;
+  std::string roles_file;
   app.add_option("--controller", controller, "Controller HOST:PORT")->required();
   app.add_option("--creds", creds, "Operator credential directory")->required();
   app.add_option("--state-root", state_root, "Directory for the agents' state")->required();
@@ -42,6 +83,12 @@ int main(int argc, char** argv) {
   app.add_option("--host-pattern", pattern, "Host names; {n} is the agent number");
   app.add_option("--hold", hold_seconds, "Seconds to hold all connections")->check(CLI::Range(0, 3600));
   app.add_option("--heartbeat", heartbeat, "Heartbeat interval, seconds");
+  app.add_option("--publish-rounds", publish_rounds,
+                 "Publish this many topology versions naming every agent, timing each until "
+                 "every agent has applied it")
+      ->check(CLI::Range(0, 100));
+  app.add_option("--roles", roles_file, "Role catalog to publish with (needs a role \"database\")");
+  app.add_option("--controller-pid", controller_pid, "Controller pid, to report its CPU time");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
@@ -110,6 +157,46 @@ int main(int argc, char** argv) {
   }
   std::cout << "connected " << connected() << "/" << count << " in "
             << Seconds(Clock::now() - connect_start) << " s" << std::endl;
+  for (int round = 1; round <= publish_rounds; ++round) {
+    topos::v1::PublishTopologyRequest request;
+    request.set_topology_yaml(SwarmTopology(pattern, count, "database", std::to_string(round)));
+    if (!roles_file.empty()) request.set_roles_yaml(*topos::ReadFile(roles_file));
+    request.set_source_name("swarm.yaml");
+    std::vector<int> before(links.size());
+    for (std::size_t i = 0; i < links.size(); ++i) before[i] = links[i]->updates_applied();
+    double cpu_before = controller_pid ? CpuSeconds(controller_pid) : 0;
+    auto publish_start = Clock::now();
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    topos::v1::PublishTopologyResponse response;
+    grpc::Status status = stub->PublishTopology(&context, request, &response);
+    if (!status.ok()) {
+      std::cerr << "publish: " << status.error_message() << "\n";
+      return 1;
+    }
+    auto publish_returned = Clock::now();
+    auto applied = [&] {
+      int n = 0;
+      for (std::size_t i = 0; i < links.size(); ++i) n += links[i]->updates_applied() > before[i];
+      return n;
+    };
+    auto publish_deadline = Clock::now() + std::chrono::seconds(120);
+    while (applied() < static_cast<int>(links.size()) && Clock::now() < publish_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    double elapsed = Seconds(Clock::now() - publish_start);
+    std::cout << "publish round " << round << " (version " << response.version().version()
+              << "): publish call " << Seconds(publish_returned - publish_start) * 1000
+              << " ms, every agent applied in " << elapsed << " s (" << applied() << "/"
+              << links.size() << ")";
+    if (controller_pid) {
+      double cpu = CpuSeconds(controller_pid) - cpu_before;
+      std::cout << ", controller CPU " << cpu << " s (" << 100 * cpu / elapsed
+                << "% of one core)";
+    }
+    std::cout << std::endl;
+  }
+
   // The bench script samples the controller while we hold.
   std::cout << "holding " << hold_seconds << " s" << std::endl;
   std::this_thread::sleep_for(std::chrono::seconds(hold_seconds));

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Enrolls and connects N simulated agents (topos-swarm, one process, one key,
-# certificate and mutual-TLS connection each) against one controller on this
-# machine, and prints enrollments per second, agents held, and the
-# controller's RSS and CPU while holding them. Builds in Release.
-# Usage: scripts/bench-enroll.sh [N=1000] [HOLD_SECONDS=30]
+# Fleet benchmark against one controller on this machine, with N simulated
+# agents (topos-swarm: one process, one key, certificate and mutual-TLS
+# connection each, the real protocol). Prints:
+#   - enrollments per second, and time until all N are connected;
+#   - for each publish round: time from `topology publish` until every agent
+#     has applied the new version to its local store, and controller CPU;
+#   - controller RSS and CPU while holding the N agents idle.
+# Builds in Release. Usage: scripts/bench-fleet.sh [N=1000] [HOLD_SECONDS=30] [PUBLISH_ROUNDS=3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000}
 hold=${2:-30}
+rounds=${3:-3}
 if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then  # set it to reuse an existing build-release/
   bash scripts/install-deps.sh > /dev/null
   bash scripts/build.sh build-release Release > /dev/null
@@ -34,7 +38,8 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "agents: $count, heartbeat 30 s, controller and swarm on the same machine"
 GRPC_VERBOSITY=ERROR build-release/tests/bench/topos-swarm --controller "127.0.0.1:$port" \
   --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
-  --hold "$hold" > "$work/swarm.log" 2>&1 &
+  --hold "$hold" --publish-rounds "$rounds" --roles examples/pchat/roles.yaml \
+  --controller-pid "$controller_pid" > "$work/swarm.log" 2>&1 &
 swarm_pid=$!
 # Wait for the hold phase, let it settle, then sample a window of it.
 until grep -q "^holding" "$work/swarm.log" 2>/dev/null; do
