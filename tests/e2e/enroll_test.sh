@@ -6,24 +6,7 @@
 set -euo pipefail
 controller_bin=$1 agent_bin=$2 ctl_bin=$3
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
-
-# Wait until a command succeeds, up to ~15 s.
-eventually() {
-  for _ in $(seq 1 75); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  return 1
-}
+source "$(dirname "$0")/lib.sh"
 
 port=$(( 20000 + RANDOM % 20000 ))
 "$controller_bin" init --data-dir "$work/ctl" --name controller.topos.test \

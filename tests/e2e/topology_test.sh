@@ -5,22 +5,7 @@
 set -euo pipefail
 controller_bin=$1 agent_bin=$2 ctl_bin=$3 examples=$4
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
-eventually() {
-  for _ in $(seq 1 75); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  return 1
-}
+source "$(dirname "$0")/lib.sh"
 roles="$examples/pchat/roles.yaml"
 
 # Offline validation: the examples pass; a broken copy fails with line numbers.
@@ -34,13 +19,7 @@ sed 's/^\(\s*\)file_store:/\1# file_store:/' "$examples/pchat/topology.yaml" > "
 grep -Eq "broken.yaml:[0-9]+:[0-9]+: .*rule chat-needs-file-store" "$work/validate.log" \
   || fail "validation error lacks position or rule: $(cat "$work/validate.log")"
 
-port=$(( 20000 + RANDOM % 20000 ))
-"$controller_bin" init --data-dir "$work/ctl" --name controller.topos.test \
-  --listen "127.0.0.1:$port" > /dev/null
-"$controller_bin" run --data-dir "$work/ctl" > "$work/controller.log" 2>&1 &
-pids+=($!)
-export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
-eventually "$ctl_bin" hosts || fail "controller did not come up"
+start_controller "$controller_bin" "$ctl_bin"
 
 # An invalid topology is refused whole.
 "$ctl_bin" topology publish --roles "$roles" "$work/broken.yaml" 2> "$work/publish-bad.log" \
