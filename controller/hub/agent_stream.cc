@@ -31,8 +31,14 @@ AgentStream::AgentStream(AgentHub& hub, std::string fqdn) : hub_(hub), fqdn_(std
   }
   attached_ = true;
   spdlog::info("host={} connected", fqdn_);
-  // Initial metadata tells the agent its stream was accepted.
+  // Initial metadata tells the agent its stream was accepted. It must go
+  // before any write, and the hub may already have queued one.
   StartSendInitialMetadata();
+  started_ = true;
+  if (!outbox_.empty()) {
+    write_in_flight_ = true;
+    StartWrite(&outbox_.front());
+  }
   StartRead(&incoming_);
 }
 
@@ -119,7 +125,7 @@ grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
 
 void AgentStream::SendLocked(topos::v1::ControllerMessage message) {
   outbox_.push_back(std::move(message));
-  if (!write_in_flight_) {
+  if (started_ && !write_in_flight_) {
     write_in_flight_ = true;
     StartWrite(&outbox_.front());
   }

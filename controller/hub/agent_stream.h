@@ -48,6 +48,7 @@ class AgentStream final
 
   std::mutex mutex_;
   std::deque<topos::v1::ControllerMessage> outbox_;  // guarded; front is in flight
+  bool started_ = false;          // guarded: initial metadata sent, writes may start
   bool write_in_flight_ = false;                     // guarded
   bool finishing_ = false;                           // guarded: Finish requested
   std::optional<grpc::Status> finish_after_writes_;  // guarded
