@@ -98,8 +98,7 @@ topos::v1::HostInfo AdminServiceHandler::DescribeHost(
   info.set_certificate_serial(host.certificate_serial);
   info.set_certificate_not_after_unix(Unix(host.certificate_not_after));
   info.set_enrolled_at_unix(Unix(host.enrolled_at));
-  info.set_refused_duplicate_connections(host.refused_duplicate_connections +
-                                         live.refused_duplicates);
+  info.set_refused_duplicate_connections(host.refused_duplicate_connections);
   info.set_enrolled(true);
   info.set_applied_config_version(live.connected ? live.applied_config_version
                                                  : host.applied_config_version);

@@ -8,21 +8,32 @@ namespace topos::controller {
 
 Status AgentHub::Attach(const std::string& fqdn, AgentConnection* connection,
                         std::chrono::system_clock::time_point now) {
+  bool refused = false;
   {
     std::lock_guard lock(mutex_);
-    auto [it, inserted] = live_.try_emplace(fqdn, Entry{connection, now, std::chrono::seconds(10), 0, std::nullopt});
+    Entry entry;
+    entry.connection = connection;
+    entry.last_seen = now;
+    auto [it, inserted] = live_.try_emplace(fqdn, entry);
     if (inserted) {
       gone_.erase(fqdn);
     } else {
-      ++refused_duplicates_[fqdn];
-      spdlog::warn("host={} refused a second connection with the same identity while the first "
-                   "is live (cloned machine or copied state directory?)", fqdn);
-      return Status::AlreadyExists("host " + fqdn +
-                                   " is already connected with this identity; a second live "
-                                   "connection is refused (is this a cloned machine?)");
+      refused = true;
     }
   }
-  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt, std::nullopt});
+  HostReport report{fqdn, now, std::nullopt, std::nullopt, std::nullopt};
+  if (refused) {
+    spdlog::warn("host={} refused a second connection with the same identity while the first "
+                 "is live (cloned machine or copied state directory?)", fqdn);
+    // Persisted, and shown by `hosts show`, so a clone stays visible after a
+    // controller restart too.
+    report.refused_duplicates = 1;
+    reports_.Queue(std::move(report));
+    return Status::AlreadyExists("host " + fqdn +
+                                 " is already connected with this identity; a second live "
+                                 "connection is refused (is this a cloned machine?)");
+  }
+  reports_.Queue(std::move(report));
   return Status::Ok();
 }
 
@@ -109,9 +120,6 @@ void AgentHub::DisconnectAll(const std::string& reason) {
 LiveState AgentHub::Live(const std::string& fqdn) const {
   std::lock_guard lock(mutex_);
   LiveState state;
-  if (auto it = refused_duplicates_.find(fqdn); it != refused_duplicates_.end()) {
-    state.refused_duplicates = it->second;
-  }
   if (auto it = live_.find(fqdn); it != live_.end()) {
     state.connected = true;
     state.last_seen = it->second.last_seen;

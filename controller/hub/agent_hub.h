@@ -34,7 +34,6 @@ struct LiveState {
   bool connected = false;
   std::optional<std::chrono::system_clock::time_point> last_seen;
   std::chrono::seconds heartbeat_interval{10};
-  int refused_duplicates = 0;  // since the controller started
   std::uint64_t applied_config_version = 0;  // reported on this stream
   std::optional<std::chrono::system_clock::time_point> config_applied_at;
 };
@@ -92,7 +91,6 @@ class AgentHub {
   std::unordered_map<std::string, Entry> live_;  // guarded by mutex_
   // Last contact of hosts whose stream has ended, until they come back.
   std::unordered_map<std::string, std::chrono::system_clock::time_point> gone_;  // guarded
-  std::unordered_map<std::string, int> refused_duplicates_;                     // guarded
 };
 
 }  // namespace topos::controller

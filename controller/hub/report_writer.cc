@@ -21,7 +21,7 @@ ReportWriter::~ReportWriter() {
 
 void ReportWriter::Queue(HostReport report) {
   std::lock_guard lock(mutex_);
-  if (report.facts || report.applied_config_version) {
+  if (report.facts || report.applied_config_version || report.refused_duplicates) {
     // Hellos and applied versions are rare; operators look for them at once.
     urgent_ = true;
     wake_.notify_one();
@@ -29,6 +29,8 @@ void ReportWriter::Queue(HostReport report) {
   auto [it, inserted] = pending_.try_emplace(report.fqdn, report);
   if (inserted) return;
   HostReport& merged = it->second;
+  merged.refused_duplicates += report.refused_duplicates;
+  if (report.refused_duplicates) return;  // a refused clone is not a contact
   merged.seen_at = report.seen_at;
   if (report.agent_version) merged.agent_version = std::move(report.agent_version);
   if (report.facts) merged.facts = std::move(report.facts);
@@ -48,6 +50,12 @@ void ReportWriter::Flush() {
   Status status = store_.UpdateHostReports(batch);
   if (!status.ok()) {
     spdlog::error("could not save {} host reports: {}", batch.size(), status.message());
+  }
+  for (const auto& report : batch) {
+    for (int i = 0; i < report.refused_duplicates; ++i) {
+      Status counted = store_.CountRefusedDuplicate(report.fqdn);
+      if (!counted.ok()) spdlog::error("host={} refused-duplicate count: {}", report.fqdn, counted.message());
+    }
   }
 }
 

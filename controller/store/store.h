@@ -66,6 +66,9 @@ struct HostReport {
   // Set on Hello and StoreApplied; also sets config_applied_at = seen_at
   // when it differs from the stored version.
   std::optional<std::uint64_t> applied_config_version;
+  // Second connections refused for this identity since the last report;
+  // added to the host's persistent count (seen_at is then not a contact).
+  int refused_duplicates = 0;
 };
 
 // One published topology version: immutable once stored.

@@ -174,6 +174,11 @@ TEST_F(FleetTest, DuplicateIdentityIsRefusedAndReported) {
   EXPECT_TRUE(first->connected());
   EXPECT_EQ(controller_->connected_agents(), 1u);
   clone.Stop();
+  // The refusals are remembered across a controller restart.
+  first->Stop();
+  StopController();
+  StartController();
+  EXPECT_GE(ListHosts().hosts(0).refused_duplicate_connections(), 1u);
 }
 
 }  // namespace
