@@ -47,7 +47,10 @@ Result<v1::Topology> LoadValid(const std::string& yaml, const std::string& roles
   if (!loaded.ok()) return loaded.status();
   auto errors = topology::ValidateTopology(loaded->message, loaded->sources, *catalog);
   if (!errors.empty()) {
-    std::string text = std::to_string(errors.size()) + " problem(s); nothing was published:";
+    std::size_t problems = errors.size();
+    if (errors.back().IsSummary()) problems = 0;  // the summary line states the total itself
+    std::string text = problems ? std::to_string(problems) + " problem(s); nothing was published:"
+                                : std::string("nothing was published; problems:");
     for (const auto& error : errors) text += "\n" + error.ToString();
     return Status::InvalidArgument(text);
   }

@@ -10,9 +10,17 @@
 // <prefix>-needs-association, <prefix>-compliance-needs-store,
 // <prefix>-max-hosts, <prefix>-standard-shape.
 //
+// At most kMaxReportedProblems are reported, the first ones by position; the
+// rest are counted into one last line:
+//
+//   ... and 201300 more problems (fix these first)
+//
+// Work is linear in the size of the loaded topology (aliases included).
+//
 // Thread-safety: a pure function of its arguments.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -22,7 +30,10 @@
 
 namespace topos::topology {
 
-// One broken rule.
+// Past this many problems the rest are noise; the operator fixes these first.
+inline constexpr std::size_t kMaxReportedProblems = 200;
+
+// One broken rule, or the summary of the problems not reported.
 struct ValidationError {
   std::string file;         // the topology file, as given
   SourcePosition position;  // where to look; line 0 when unknown
@@ -30,11 +41,18 @@ struct ValidationError {
   std::string message;      // what and how to fix it
   std::string rule;         // the rule's name
 
-  // "file:line:col: subject: message (rule name)".
+  // "file:line:col: subject: message (rule name)"; a summary is its message
+  // alone.
   std::string ToString() const;
+
+  // The last entry when problems were left out: no rule, no subject, no
+  // position, and the message "... and N more problems (fix these first)".
+  bool IsSummary() const { return rule.empty(); }
 };
 
-// Every rule's findings, sorted by position (line, then column).
+// Every rule's findings, sorted by position (line, then column): at most
+// kMaxReportedProblems of them, the first by position, and then a summary
+// (IsSummary()) counting the others when there were more.
 std::vector<ValidationError> ValidateTopology(const v1::Topology& topology,
                                               const SourceMap& sources, const RoleCatalog& catalog);
 

@@ -1,12 +1,14 @@
 #include "controller/topology/yaml_loader.h"
 
 #include <google/protobuf/descriptor.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <charconv>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <vector>
 
 #include "common/file_io.h"
@@ -37,10 +39,6 @@ std::string SourceMap::Locate(std::string_view path) const {
 
 namespace {
 
-// Bounds the walk: YAML aliases let a small file name the same large list
-// many times, and the walk would expand every use. Real topologies hold a
-// few thousand values; a megabyte of plain YAML stays under this.
-constexpr int kMaxNodes = 250'000;
 // Past this many problems the rest are noise; the operator fixes these first.
 constexpr std::size_t kMaxErrors = 100;
 
@@ -73,7 +71,7 @@ class YamlToProto {
   explicit YamlToProto(SourceMap& sources) : sources_(sources) {}
 
   void LoadMessage(const YAML::Node& node, pb::Message& message, const std::string& path) {
-    if (!Visit(node)) return;
+    if (!Visit(node, 0)) return;
     sources_.Add(path, PositionOf(node.Mark()));
     if (node.IsNull()) return;  // `certificate:` with nothing under it: an empty message
     if (!node.IsMap()) {
@@ -83,8 +81,12 @@ class YamlToProto {
     }
     const pb::Descriptor& type = *message.GetDescriptor();
     std::set<std::string> seen;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+    // yaml-cpp's iterators yield their key/value pair by value: bound to
+    // `entry` it lives through the loop body, where `it->first` would
+    // dangle at the end of its statement.
+    for (const auto& entry : node) {
+      const YAML::Node key = entry.first;
+      if (!Visit(key, key.IsScalar() ? key.Scalar().size() : 0)) return;
       if (!key.IsScalar()) {
         Error(key, "expected a plain key in " + Describe(path));
         continue;
@@ -97,7 +99,7 @@ class YamlToProto {
         continue;
       }
       if (!seen.insert(name).second) {
-        Error(key, "duplicate key \"" + name + "\" in " + Describe(path));
+        Error(key, "duplicate key \"" + name.substr(0, 80) + "\" in " + Describe(path));
         continue;
       }
       if (const pb::OneofDescriptor* oneof = field->containing_oneof(); oneof != nullptr) {
@@ -110,7 +112,7 @@ class YamlToProto {
         }
       }
       std::string field_path = path.empty() ? name : path + "." + name;
-      LoadField(it->second, message, *field, field_path);
+      LoadField(entry.second, message, *field, field_path);
     }
   }
 
@@ -133,14 +135,23 @@ class YamlToProto {
   }
 
  private:
-  // Counts a node; false once the document is too large to walk.
-  bool Visit(const YAML::Node& node) {
-    if (++visited_ <= kMaxNodes) return true;
-    if (visited_ == kMaxNodes + 1) {
-      Error(node, "the document expands to more than " + std::to_string(kMaxNodes) +
+  // Counts a node and the `bytes` of text it adds, alias re-visits included;
+  // false once the document expands past either bound, which is reported
+  // once and ends the walk.
+  bool Visit(const YAML::Node& node, std::size_t bytes) {
+    if (too_large_) return false;
+    ++visited_;
+    value_bytes_ += bytes;
+    if (visited_ > kMaxYamlNodes) {
+      too_large_ = true;
+      Error(node, "the document expands to more than " + std::to_string(kMaxYamlNodes) +
                       " values (too many aliases?)");
+    } else if (value_bytes_ > kMaxYamlValueBytes) {
+      too_large_ = true;
+      Error(node, "the document expands to more than " + std::to_string(kMaxYamlValueBytes) +
+                      " bytes of values (too many aliases?)");
     }
-    return false;
+    return !too_large_;
   }
 
   void LoadField(const YAML::Node& node, pb::Message& message, const pb::FieldDescriptor& field,
@@ -163,7 +174,7 @@ class YamlToProto {
       Error(node, "expected a list for \"" + field.name() + "\", got " + Shape(node));
       return;
     }
-    for (std::size_t i = 0; i < node.size(); ++i) {
+    for (std::size_t i = 0; i < node.size() && !too_large_; ++i) {
       const YAML::Node item = node[i];
       std::string item_path = path + "[" + std::to_string(i) + "]";
       if (field.cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
@@ -178,7 +189,7 @@ class YamlToProto {
   // Sets (or, for a repeated field, appends) one scalar value.
   void LoadScalar(const YAML::Node& node, pb::Message& message, const pb::FieldDescriptor& field,
                   const std::string& path) {
-    if (!Visit(node)) return;
+    if (!Visit(node, node.IsScalar() ? node.Scalar().size() : 0)) return;
     if (node.IsNull() && !field.is_repeated()) return;  // `key:` alone leaves the default
     if (!node.IsScalar()) {
       Error(node,
@@ -345,7 +356,56 @@ class YamlToProto {
   SourceMap& sources_;
   std::vector<std::string> errors_;
   int visited_ = 0;
+  std::size_t value_bytes_ = 0;
+  bool too_large_ = false;
 };
+
+// Records where each document starts; the parser's other events are not
+// needed to count documents.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> marks;
+};
+
+// Checks that `text` holds at most one document. YAML::LoadAll is not used:
+// on a token the parser cannot consume at the top level (a stray ","), it
+// yields an empty document at the same place forever and fills memory. So
+// at most three documents are parsed here, and two starting at the same
+// place mean the parser is stuck there. Throws YAML::Exception on
+// malformed input.
+void CheckOneDocument(const std::string& text, YamlToProto& walker) {
+  std::istringstream input(text);
+  YAML::Parser parser(input);
+  DocumentStarts starts;
+  for (int i = 0; i < 3 && parser.HandleNextDocument(starts); ++i) {
+    const std::vector<YAML::Mark>& marks = starts.marks;
+    if (marks.size() >= 2 && marks[marks.size() - 1].pos == marks[marks.size() - 2].pos) {
+      const YAML::Mark& mark = marks.back();
+      std::string near = mark.pos >= 0 && static_cast<std::size_t>(mark.pos) < text.size()
+                             ? " \"" + text.substr(static_cast<std::size_t>(mark.pos), 1) + "\""
+                             : "";
+      walker.ErrorAt(PositionOf(mark), "invalid YAML: unexpected" + near);
+      return;
+    }
+  }
+  if (starts.marks.size() > 1) {
+    walker.ErrorAt(PositionOf(starts.marks[1]),
+                   "a second YAML document; put the whole topology in one");
+  }
+}
 
 }  // namespace
 
@@ -359,11 +419,11 @@ Status LoadYaml(std::string_view text, pb::Message& message, SourceMap& sources)
   // yaml-cpp reports malformed input and misuse by exception; this is the one
   // place that calls it, so they all end here as an error value.
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.size() > 1) {
-      walker.Error(documents[1], "a second YAML document; put the whole topology in one");
-    } else if (!documents.empty()) {
-      walker.LoadMessage(documents[0], message, "");
+    std::string copy(text);
+    CheckOneDocument(copy, walker);
+    if (walker.errors().empty()) {
+      YAML::Node document = YAML::Load(copy);
+      if (document.IsDefined()) walker.LoadMessage(document, message, "");
     }
   } catch (const YAML::Exception& e) {
     walker.ErrorAt(PositionOf(e.mark), "invalid YAML: " + e.msg);

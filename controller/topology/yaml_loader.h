@@ -14,9 +14,10 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <map>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "common/status.h"
@@ -48,17 +49,36 @@ class SourceMap {
   const std::string& file() const { return file_; }
 
  private:
+  // Hashes std::string and std::string_view alike, so lookups by a view of
+  // a path need no copy.
+  struct PathHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view path) const {
+      return std::hash<std::string_view>()(path);
+    }
+  };
+
   std::string file_;
-  std::map<std::string, SourcePosition, std::less<>> positions_;
+  std::unordered_map<std::string, SourcePosition, PathHash, std::equal_to<>> positions_;
 };
 
 // Files larger than this are refused before parsing.
 inline constexpr std::size_t kMaxYamlFileBytes = 1 << 20;
 
+// Bounds on what one document may expand to. YAML aliases let a small file
+// name the same list many times, and every use becomes a copy in the message
+// (and an entry in the SourceMap). Every node walked counts, alias re-visits
+// included: each message, each key of a mapping and each scalar value.
+// Real topologies hold a few thousand values, and a megabyte of plain YAML
+// stays under both bounds; past either the document is refused.
+inline constexpr int kMaxYamlNodes = 250'000;
+inline constexpr std::size_t kMaxYamlValueBytes = 4 * kMaxYamlFileBytes;
+
 // Parses `text` as one YAML document into `message` (cleared first) and
 // records positions in `sources`, whose file() names the input in messages.
-// On failure returns InvalidArgument whose message holds every problem found,
-// one "file:line:col: problem" per line.
+// On failure returns InvalidArgument whose message holds every problem found
+// (at most 100), one "file:line:col: problem" per line. A document that
+// expands past kMaxYamlNodes or kMaxYamlValueBytes is refused.
 Status LoadYaml(std::string_view text, google::protobuf::Message& message, SourceMap& sources);
 
 // Reads `path` (at most kMaxYamlFileBytes) and loads it as LoadYaml does;

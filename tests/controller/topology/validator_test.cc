@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace topos::topology {
@@ -312,6 +314,89 @@ TEST(Validator, ReportsAllErrorsAtOnceSortedByLine) {
   for (std::size_t i = 1; i < errors.size(); ++i) {
     EXPECT_LE(errors[i - 1].position.line, errors[i].position.line);
   }
+}
+
+// Like a file that broke `toposctl topology validate`: 500 pools share one
+// list of 400 hosts through an alias, none of them defined. That is 201,500
+// problems from 34 KB of YAML.
+std::string AliasMultiplied() {
+  std::string text = "hosts: [{fqdn: a.b}]\npools:\n  - {name: p0, hosts: &h [";
+  for (int i = 0; i < 400; ++i) text += (i ? ",a" : "a") + std::to_string(i) + ".b";
+  text += "], fqdn: x.y, role: frontend, site: s}\n";
+  for (int i = 1; i < 500; ++i) {
+    text +=
+        "  - {name: p" + std::to_string(i) + ", hosts: *h, fqdn: x.y, role: frontend, site: s}\n";
+  }
+  text += "sites: [{name: s}]\n";
+  return text;
+}
+
+TEST(Validator, AliasMultipliedTopologyReportsBoundedProblems) {
+  auto errors = Validate(AliasMultiplied());
+  ASSERT_EQ(errors.size(), kMaxReportedProblems + 1);
+  std::string dump = Dump(errors);
+  EXPECT_LE(std::count(dump.begin(), dump.end(), '\n'), 201);
+  // 200,000 undefined hosts, 499 pools sharing an FQDN, 500 over max-hosts
+  // and the host in no pool: 201,000, of which the 200 first by position
+  // are reported.
+  EXPECT_TRUE(errors.back().IsSummary());
+  EXPECT_EQ(errors.back().ToString(), "... and 200800 more problems (fix these first)");
+  EXPECT_EQ(errors[0].ToString(),
+            "t.yaml:1:9: host \"a.b\": in no pool; add it to one pool's hosts or remove it "
+            "(rule host-in-one-pool)");
+  for (std::size_t i = 0; i < kMaxReportedProblems; ++i) {
+    EXPECT_FALSE(errors[i].IsSummary());
+    if (i > 0) {
+      EXPECT_LE(std::pair(errors[i - 1].position.line, errors[i - 1].position.column),
+                std::pair(errors[i].position.line, errors[i].position.column));
+    }
+  }
+}
+
+TEST(Validator, ReportsEveryProblemUpToTheCapWithoutASummary) {
+  std::string text = "sites: [{name: s}]\npools:\n";
+  std::string hosts = "hosts:\n";
+  for (int i = 0; i < 200; ++i) {
+    std::string n = std::to_string(i);
+    text += "  - {name: p" + n + ", fqdn: p" + n + ".x.test, role: database, site: t, hosts: [h" +
+            n + ".x.test]}\n";
+    hosts += "  - {fqdn: h" + n + ".x.test}\n";
+  }
+  text += hosts;
+  auto errors = Validate(text);  // 200 pools at a site not defined
+  ASSERT_EQ(errors.size(), kMaxReportedProblems) << Dump(errors).substr(0, 2000);
+  EXPECT_FALSE(errors.back().IsSummary());
+  errors = Validate(text + "  - {fqdn: b.x.test}\n");  // and a host in no pool
+  ASSERT_EQ(errors.size(), kMaxReportedProblems + 1);
+  EXPECT_EQ(errors.back().ToString(), "... and 1 more problems (fix these first)");
+  EXPECT_EQ(errors[kMaxReportedProblems - 1].rule, "reference-resolves");  // the last by line
+}
+
+TEST(Validator, HostInManyPoolsNamesTheFirstFew) {
+  std::string text = "sites: [{name: s}]\nhosts: [{fqdn: a.x.test}]\npools:\n";
+  for (int i = 0; i < 12; ++i) {
+    text += "  - {name: p" + std::to_string(i) + ", fqdn: p" + std::to_string(i) +
+            ".x.test, role: database, site: s, hosts: [a.x.test]}\n";
+  }
+  auto errors = Validate(text);
+  ExpectOnly(errors, "2:9", "host-in-one-pool");
+  EXPECT_THAT(errors[0].ToString(),
+              HasSubstr("in pools \"p0\", \"p1\", \"p2\", \"p3\", \"p4\", \"p5\", \"p6\", "
+                        "\"p7\", \"p8\", \"p9\" and 2 more; a host belongs to one pool"));
+}
+
+TEST(Validator, ServerOfTwoStandardPoolsIsOnlyHostInOnePool) {
+  std::string text = Edit(kStandard, "  - name: chat\n",
+                          "  - name: se2\n"
+                          "    fqdn: se01.contoso.test\n"
+                          "    role: frontend-standard\n"
+                          "    site: main\n"
+                          "    hosts: [se01.contoso.test]\n"
+                          "  - name: chat\n");
+  auto errors = Validate(text);
+  EXPECT_TRUE(HasRule(errors, "host-in-one-pool")) << Dump(errors);
+  EXPECT_FALSE(HasRule(errors, "chat-standard-shape")) << Dump(errors);
+  EXPECT_FALSE(HasRule(errors, "frontend-standard-standard-shape")) << Dump(errors);
 }
 
 }  // namespace

@@ -179,6 +179,41 @@ TEST(YamlLoader, BoundsAliasExpansion) {
   EXPECT_THAT(LoadError(text), HasSubstr("too many aliases"));
 }
 
+TEST(YamlLoader, RefusesANestedAliasBomb) {
+  // Anchors inside anchors: a 10 KB value named 100 times in a host list,
+  // and the pool holding that list named 50 times. The file is about 12 KB,
+  // the values it names 50 MB, in only 5,000 values.
+  std::string text = "pools:\n  - &p {hosts: &h [&a " + std::string(10'000, 'x');
+  for (int i = 0; i < 99; ++i) text += ", *a";
+  text += "]}\n";
+  for (int i = 0; i < 49; ++i) text += "  - *p\n";
+  std::string error = LoadError(text);
+  EXPECT_THAT(error,
+              HasSubstr("the document expands to more than " + std::to_string(kMaxYamlValueBytes) +
+                        " bytes of values (too many aliases?)"));
+  EXPECT_EQ(error.find('\n'), std::string::npos) << "reported once: " << error.substr(0, 500);
+}
+
+TEST(YamlLoader, CountsMessagesWithoutValuesThroughAliases) {
+  // 1,000 empty settings named by 300 pools: no scalar at all, but 300,000
+  // messages to build.
+  std::string text = "pools:\n  - settings: &s [";
+  for (int i = 0; i < 1000; ++i) text += i ? ",{}" : "{}";
+  text += "]\n";
+  for (int i = 0; i < 299; ++i) text += "  - settings: *s\n";
+  EXPECT_THAT(LoadError(text),
+              HasSubstr("the document expands to more than " + std::to_string(kMaxYamlNodes) +
+                        " values (too many aliases?)"));
+}
+
+TEST(YamlLoader, StrayCommaIsAnErrorNotAnEndlessDocumentList) {
+  // yaml-cpp's LoadAll yields an empty document at a top-level "," forever.
+  EXPECT_THAT(LoadError(","), HasSubstr("t.yaml:1:1: invalid YAML: unexpected \",\""));
+  EXPECT_THAT(LoadError("# comment\n,x\nsites: []\n"),
+              HasSubstr("t.yaml:2:1: invalid YAML: unexpected \",\""));
+  EXPECT_THAT(LoadError("[a]\n,\n"), HasSubstr("t.yaml:2:1: invalid YAML: unexpected \",\""));
+}
+
 TEST(YamlLoader, NeverCrashesOnOddInput) {
   const std::vector<std::string> inputs = {
       "{",
@@ -200,6 +235,10 @@ TEST(YamlLoader, NeverCrashesOnOddInput) {
       std::string(5000, '['),
       std::string(5000, '{'),
       std::string("a: ") + std::string(3000, '-'),
+      ",",
+      ",,,\n]\n}\n",
+      "sites: []\n...\n,\n",
+      "---\n---\n,\n",
   };
   for (const std::string& input : inputs) {
     v1::Topology t;
