@@ -81,6 +81,9 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
                                                                  std::uint64_t version) {
     replicator->OnHello(fqdn, version);
   });
+  state->hub.SetRefusedListener([replicator = &state->replicator](const std::string& fqdn) {
+    replicator->OnRefused(fqdn);
+  });
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, MakeServerCredentials(state->data_dir.server_identity),

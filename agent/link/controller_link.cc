@@ -262,7 +262,23 @@ Status ControllerLink::RunSession(bool* accepted) {
 }
 
 void ControllerLink::ApplyUpdate(Session& session, const topos::v1::StoreUpdate& update) {
-  Status applied = local_store_->Apply(update.config(), state_.host_fqdn);
+  Status applied = Status::Ok();
+  if (update.content_unchanged()) {
+    // Only the version moved: keep our content under it, if it is the
+    // content the controller means; otherwise ask for the whole slice.
+    auto current = local_store_->Current();
+    if (current.ok() && current->content_sha256() == update.config().content_sha256()) {
+      topos::v1::HostConfig next = *current;
+      next.set_version(update.config().version());
+      next.set_published_at_unix(update.config().published_at_unix());
+      applied = local_store_->Apply(next, state_.host_fqdn);
+    } else {
+      applied = Status::FailedPrecondition(
+          "version-only update does not match the local content; send the whole slice");
+    }
+  } else {
+    applied = local_store_->Apply(update.config(), state_.host_fqdn);
+  }
   topos::v1::AgentMessage reply;
   auto* ack = reply.mutable_store_applied();
   ack->set_version(local_store_->version());

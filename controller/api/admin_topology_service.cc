@@ -110,13 +110,14 @@ grpc::Status AdminServiceHandler::DoPublish(const Caller& caller,
   auto number = context_.store.AppendTopologyVersion(record);
   if (!number.ok()) return ToGrpc(number.status());
   record.version = *number;
-  std::size_t notified = context_.replicator.Publish(record, std::move(*topology));
-  spdlog::info("operator={} published topology version {} ({}), pushed to {} host(s)",
-               caller.subject, record.version, sha.substr(0, 12), notified);
+  auto pushed = context_.replicator.Publish(record, std::move(*topology));
+  spdlog::info("operator={} published topology version {} ({}), pushed to {} host(s), {} changed",
+               caller.subject, record.version, sha.substr(0, 12), pushed.sent, pushed.changed);
   record.topology_yaml.clear();
   record.roles_yaml.clear();
   Describe(record, response->mutable_version());
-  response->set_hosts_notified(static_cast<std::uint32_t>(notified));
+  response->set_hosts_notified(static_cast<std::uint32_t>(pushed.sent));
+  response->set_hosts_changed(static_cast<std::uint32_t>(pushed.changed));
   return grpc::Status::OK;
 }
 
@@ -203,7 +204,7 @@ grpc::Status AdminServiceHandler::DoImport(const Caller& caller,
   if (!imported.ok()) return ToGrpc(imported);
   Status loaded = context_.replicator.Load(context_.store);
   if (!loaded.ok()) return ToGrpc(loaded);
-  std::size_t notified = context_.replicator.PushAll();
+  std::size_t notified = context_.replicator.PushAll(true).sent;
   spdlog::info("operator={} imported {} topology version(s), pushed to {} host(s)", caller.subject,
                records.size(), notified);
   response->set_versions_imported(static_cast<std::uint32_t>(records.size()));
@@ -248,7 +249,7 @@ grpc::ServerUnaryReactor* AdminServiceHandler::SyncReplication(
     }
     std::size_t notified = 0;
     if (request->fqdn().empty()) {
-      notified = context_.replicator.PushAll();
+      notified = context_.replicator.PushAll(true).sent;
     } else if (context_.replicator.Push(request->fqdn())) {
       notified = 1;
     } else {

@@ -46,7 +46,8 @@ int Publish(const ConnectionOptions& connection, const PublishArgs& args) {
   }
   std::cout << "Published topology version " << version.version() << " (sha256 "
             << version.sha256().substr(0, 16) << "...), pushed to " << response.hosts_notified()
-            << " online host(s). Watch them catch up: toposctl replication status\n";
+            << " online host(s), " << response.hosts_changed()
+            << " with a changed slice. Watch them catch up: toposctl replication status\n";
   return 0;
 }
 

@@ -65,7 +65,9 @@ void AgentHub::RecordStoreApplied(const std::string& fqdn, std::uint64_t version
                                   const std::string& error,
                                   std::chrono::system_clock::time_point now) {
   if (!ok) {
-    spdlog::warn("host={} refused local store version {}: {}", fqdn, version, error);
+    spdlog::warn("host={} refused a local store update (it holds version {}): {}", fqdn, version,
+                 error);
+    if (refused_listener_) refused_listener_(fqdn);
     return;
   }
   {

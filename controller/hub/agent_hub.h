@@ -62,6 +62,11 @@ class AgentHub {
   void SetHelloListener(std::function<void(const std::string& fqdn, std::uint64_t version)> f) {
     hello_listener_ = std::move(f);
   }
+  // Called (outside the lock) when a host refuses a store update. Set once,
+  // before the server starts.
+  void SetRefusedListener(std::function<void(const std::string& fqdn)> f) {
+    refused_listener_ = std::move(f);
+  }
 
   // Sends `message` to `fqdn` if it is connected; false otherwise.
   bool Send(const std::string& fqdn, topos::v1::ControllerMessage message);
@@ -87,6 +92,7 @@ class AgentHub {
 
   ReportWriter& reports_;
   std::function<void(const std::string&, std::uint64_t)> hello_listener_;  // set before start
+  std::function<void(const std::string&)> refused_listener_;              // set before start
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> live_;  // guarded by mutex_
   // Last contact of hosts whose stream has ended, until they come back.

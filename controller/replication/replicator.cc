@@ -30,30 +30,63 @@ Status Replicator::Load(Store& store) {
   return Status::Ok();
 }
 
-std::size_t Replicator::Publish(const TopologyVersionRecord& version, v1::Topology topology) {
+Replicator::PushCount Replicator::Publish(const TopologyVersionRecord& version,
+                                          v1::Topology topology) {
   {
     std::lock_guard lock(mutex_);
     current_ = PublishedTopology{version.version, Unix(version.created_at),
                                  std::make_shared<const v1::Topology>(std::move(topology))};
   }
-  return PushAll();
+  return PushAll(false);
 }
 
-bool Replicator::Push(const std::string& fqdn) {
+// Sends `fqdn` its slice of the current version; returns whether it was sent
+// and whether it was whole.
+std::pair<bool, bool> Replicator::Send(const std::string& fqdn, bool whole) {
   PublishedTopology current = Current();
-  if (current.version == 0) return false;
+  if (current.version == 0) return {false, false};
   auto slice = topology::BuildHostSlice(*current.topology, fqdn, current.version,
                                         current.created_at_unix);
-  if (!slice) return false;
+  if (!slice) return {false, false};
   v1::ControllerMessage message;
-  *message.mutable_store_update()->mutable_config() = std::move(*slice);
-  return hub_.Send(fqdn, std::move(message));
+  auto* update = message.mutable_store_update();
+  {
+    std::lock_guard lock(mutex_);
+    auto sent = sent_content_.find(fqdn);
+    if (!whole && sent != sent_content_.end() && sent->second == slice->content_sha256()) {
+      update->set_content_unchanged(true);
+      auto* header = update->mutable_config();
+      header->set_version(slice->version());
+      header->set_published_at_unix(slice->published_at_unix());
+      header->set_host_fqdn(slice->host_fqdn());
+      header->set_content_sha256(slice->content_sha256());
+    } else {
+      sent_content_[fqdn] = slice->content_sha256();
+      *update->mutable_config() = std::move(*slice);
+    }
+  }
+  bool is_whole = !update->content_unchanged();
+  return {hub_.Send(fqdn, std::move(message)), is_whole};
 }
 
-std::size_t Replicator::PushAll() {
-  std::size_t sent = 0;
-  for (const auto& fqdn : hub_.ConnectedHosts()) sent += Push(fqdn) ? 1 : 0;
-  return sent;
+bool Replicator::Push(const std::string& fqdn) { return Send(fqdn, true).first; }
+
+Replicator::PushCount Replicator::PushAll(bool whole_slices) {
+  PushCount count;
+  for (const auto& fqdn : hub_.ConnectedHosts()) {
+    auto [sent, whole] = Send(fqdn, whole_slices);
+    count.sent += sent;
+    count.changed += sent && whole;
+  }
+  return count;
+}
+
+void Replicator::OnRefused(const std::string& fqdn) {
+  {
+    std::lock_guard lock(mutex_);
+    sent_content_.erase(fqdn);
+  }
+  executor_.Post([this, fqdn] { Push(fqdn); });
 }
 
 void Replicator::OnHello(const std::string& fqdn, std::uint64_t applied) {

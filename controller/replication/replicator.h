@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "common/executor.h"
 #include "controller/hub/agent_hub.h"
@@ -31,23 +32,35 @@ class Replicator {
 
   // Loads the latest published version from `store` (at start-up).
   Status Load(Store& store);
-  // Makes `version` current and pushes it to every connected host whose
-  // slice it names. Returns how many hosts were sent an update.
-  std::size_t Publish(const TopologyVersionRecord& version, v1::Topology topology);
-  // Sends `fqdn` its full current slice (a forced resync). False if it is
+  struct PushCount {
+    std::size_t sent = 0;     // hosts sent an update
+    std::size_t changed = 0;  // of those, hosts whose slice content changed
+  };
+  // Makes `version` current and pushes it to every connected host the
+  // topology names: the whole slice where its content changed since the last
+  // one sent, only the new version number where it did not.
+  PushCount Publish(const TopologyVersionRecord& version, v1::Topology topology);
+  // Sends `fqdn` its whole current slice (resync, reconnect). False if it is
   // not connected or not in the topology.
   bool Push(const std::string& fqdn);
-  std::size_t PushAll();
+  PushCount PushAll(bool whole_slices);
   // From the hub: the host's local store holds `applied`.
   void OnHello(const std::string& fqdn, std::uint64_t applied);
+  // From the hub: the host refused an update (e.g. a version-only update
+  // that did not match its content); it gets the whole slice.
+  void OnRefused(const std::string& fqdn);
 
   PublishedTopology Current() const;
 
  private:
+  std::pair<bool, bool> Send(const std::string& fqdn, bool whole);
+
   AgentHub& hub_;
   Executor& executor_;
   mutable std::mutex mutex_;
   PublishedTopology current_;  // guarded by mutex_
+  // Content hash of the last whole slice sent to each host; guarded by mutex_.
+  std::unordered_map<std::string, std::string> sent_content_;
 };
 
 }  // namespace topos::controller

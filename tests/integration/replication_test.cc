@@ -106,6 +106,79 @@ TEST_F(ReplicationTest, PublishReachesOnlineHostsAndOfflineHostCatchesUpAfterRes
   EXPECT_NE(snapshot->find("\"version\": \"2\""), std::string::npos) << *snapshot;
 }
 
+// v2 changes only the chat pool: its hosts get their whole new slice, the
+// front end only the new version number.
+std::string WithChatPoolSetting(std::string yaml) {
+  const std::string anchor = "    routes_through: fe\n";
+  auto at = yaml.find(anchor);
+  EXPECT_NE(at, std::string::npos);
+  yaml.insert(at + anchor.size(), "    settings: [{key: chat.history_days, value: \"90\"}]\n");
+  return yaml;
+}
+
+TEST_F(ReplicationTest, OnlyChangedSlicesAreSentWhole) {
+  std::vector<std::unique_ptr<agent::ControllerLink>> links;
+  for (const auto& host : kHosts) {
+    ASSERT_TRUE(EnrollHost(host).ok());
+    links.push_back(StartLink(host));
+  }
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
+  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 1); }));
+
+  topos::v1::PublishTopologyResponse response;
+  ASSERT_TRUE(Publish(WithChatPoolSetting(Example("topology.yaml")), &response).ok());
+  EXPECT_EQ(response.hosts_notified(), 3u);
+  EXPECT_EQ(response.hosts_changed(), 2u);  // chat01, chat02
+  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 2); }));
+  links[0]->Stop();
+  auto store = agent::LocalStore::Open(StateDirOf(kHosts[0]));
+  ASSERT_TRUE(store.ok());
+  auto config = (*store)->Current();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->version(), 2u);
+  EXPECT_EQ(config->pools(0).name(), "fe");  // content kept under the new version
+}
+
+TEST_F(ReplicationTest, HostWhoseContentDiffersGetsTheWholeSlice) {
+  std::vector<std::unique_ptr<agent::ControllerLink>> links;
+  for (const auto& host : kHosts) {
+    ASSERT_TRUE(EnrollHost(host).ok());
+    links.push_back(StartLink(host));
+  }
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
+  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 1); }));
+
+  // fe01's local store is damaged behind the agent's back: same version,
+  // other content.
+  links[0]->Stop();
+  ASSERT_TRUE(links[0]->Wait().ok());
+  {
+    auto store = agent::LocalStore::Open(StateDirOf(kHosts[0]));
+    ASSERT_TRUE(store.ok());
+    auto damaged = *(*store)->Current();
+    damaged.clear_pools();
+    damaged.set_content_sha256("damaged");
+    ASSERT_TRUE((*store)->Apply(damaged, kHosts[0]).ok());
+  }
+  links[0] = StartLink(kHosts[0]);
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+
+  // v2 leaves fe01's slice unchanged: the version-only update is refused
+  // (content differs) and the controller sends the whole slice instead.
+  ASSERT_EQ(Publish(WithChatPoolSetting(Example("topology.yaml"))), 2u);
+  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 2); }));
+  links[0]->Stop();
+  auto store = agent::LocalStore::Open(StateDirOf(kHosts[0]));
+  ASSERT_TRUE(store.ok());
+  auto repaired = (*store)->Current();
+  ASSERT_TRUE(repaired.ok());
+  ASSERT_EQ(repaired->pools_size(), 1);
+  EXPECT_EQ(repaired->pools(0).name(), "fe");
+  EXPECT_NE(repaired->content_sha256(), "damaged");
+}
+
 TEST_F(ReplicationTest, InvalidTopologyIsRefusedWholeWithEveryProblem) {
   std::string broken = Example("topology.yaml");
   auto at = broken.find("file_store:");
