@@ -52,6 +52,18 @@ class ReplicationTest : public FleetTest {
     return true;
   }
 
+  // Enrolls and connects kHosts, publishes the example as version 1 and
+  // waits until every host has applied it.
+  void ConnectAllAtVersion1(std::vector<std::unique_ptr<agent::ControllerLink>>& links) {
+    for (const auto& host : kHosts) {
+      ASSERT_TRUE(EnrollHost(host).ok());
+      links.push_back(StartLink(host));
+    }
+    ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+    ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
+    ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 1); }));
+  }
+
   // The topology with one more global setting: a new version.
   static std::string WithSetting(const std::string& key, const std::string& value) {
     return Example("topology.yaml") + "\nsettings:\n  - key: " + key + "\n    value: \"" + value +
@@ -61,14 +73,7 @@ class ReplicationTest : public FleetTest {
 
 TEST_F(ReplicationTest, PublishReachesOnlineHostsAndOfflineHostCatchesUpAfterRestart) {
   std::vector<std::unique_ptr<agent::ControllerLink>> links;
-  for (const auto& host : kHosts) {
-    ASSERT_TRUE(EnrollHost(host).ok());
-    links.push_back(StartLink(host));
-  }
-  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
-
-  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
-  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 1); }));
+  ASSERT_NO_FATAL_FAILURE(ConnectAllAtVersion1(links));
 
   // One host goes away; v2 reaches the two that are online.
   links[2]->Stop();
@@ -118,13 +123,7 @@ std::string WithChatPoolSetting(std::string yaml) {
 
 TEST_F(ReplicationTest, OnlyChangedSlicesAreSentWhole) {
   std::vector<std::unique_ptr<agent::ControllerLink>> links;
-  for (const auto& host : kHosts) {
-    ASSERT_TRUE(EnrollHost(host).ok());
-    links.push_back(StartLink(host));
-  }
-  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
-  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
-  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 1); }));
+  ASSERT_NO_FATAL_FAILURE(ConnectAllAtVersion1(links));
 
   topos::v1::PublishTopologyResponse response;
   ASSERT_TRUE(Publish(WithChatPoolSetting(Example("topology.yaml")), &response).ok());
@@ -142,13 +141,7 @@ TEST_F(ReplicationTest, OnlyChangedSlicesAreSentWhole) {
 
 TEST_F(ReplicationTest, HostWhoseContentDiffersGetsTheWholeSlice) {
   std::vector<std::unique_ptr<agent::ControllerLink>> links;
-  for (const auto& host : kHosts) {
-    ASSERT_TRUE(EnrollHost(host).ok());
-    links.push_back(StartLink(host));
-  }
-  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
-  ASSERT_EQ(Publish(Example("topology.yaml")), 1u);
-  ASSERT_TRUE(Eventually([&] { return AllAt(kHosts, 1); }));
+  ASSERT_NO_FATAL_FAILURE(ConnectAllAtVersion1(links));
 
   // fe01's local store is damaged behind the agent's back: same version,
   // other content.
