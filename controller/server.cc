@@ -31,6 +31,7 @@ struct ControllerServer::State {
   AgentHub hub;
   Executor executor;
   Replicator replicator;
+  ArtifactStore artifacts;
   ControllerContext context;
   AgentServiceHandler agent_service;
   AdminServiceHandler admin_service;
@@ -50,7 +51,8 @@ struct ControllerServer::State {
         hub(reports),
         executor(options.worker_threads),
         replicator(hub, executor),
-        context{*store, issuer, tokens, hub, revocations, executor, replicator, ""},
+        artifacts(data_dir.root / "artifacts", *store),
+        context{*store, issuer, tokens, hub, revocations, executor, replicator, artifacts, ""},
         agent_service(context),
         admin_service(context) {}
 };

@@ -15,6 +15,7 @@ namespace topos::controller {
 // Roles (mirroring the seed product's groups). Reading needs any role.
 inline constexpr char kRoleDeployer[] = "deployer";
 inline constexpr char kRoleTopologyAdmin[] = "topology-admin";
+inline constexpr char kRoleCaAdmin[] = "ca-admin";
 inline constexpr char kAnyRole[] = "";
 
 class AdminServiceHandler final : public topos::v1::AdminService::CallbackService {
@@ -62,6 +63,25 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
   grpc::ServerUnaryReactor* SyncReplication(grpc::CallbackServerContext* context,
                                             const topos::v1::SyncReplicationRequest* request,
                                             topos::v1::SyncReplicationResponse* response) override;
+
+  // Artifacts: admin_artifact_service.cc.
+  grpc::ServerReadReactor<topos::v1::PushArtifactChunk>* PushArtifact(
+      grpc::CallbackServerContext* context, topos::v1::PushArtifactResponse* response) override;
+  grpc::ServerUnaryReactor* ListArtifacts(grpc::CallbackServerContext* context,
+                                          const topos::v1::ListArtifactsRequest* request,
+                                          topos::v1::ListArtifactsResponse* response) override;
+
+  // Deploy and service certificates: admin_deploy_service.cc.
+  grpc::ServerWriteReactor<topos::v1::DeployEvent>* Deploy(
+      grpc::CallbackServerContext* context, const topos::v1::DeployRequest* request) override;
+  grpc::ServerUnaryReactor* ListCertificateRequests(
+      grpc::CallbackServerContext* context,
+      const topos::v1::ListCertificateRequestsRequest* request,
+      topos::v1::ListCertificateRequestsResponse* response) override;
+  grpc::ServerUnaryReactor* DecideCertificateRequest(
+      grpc::CallbackServerContext* context,
+      const topos::v1::DecideCertificateRequestRequest* request,
+      topos::v1::DecideCertificateResponse* response) override;
 
  private:
   // Authorizes the caller for `role`, then runs `work` on the executor and

@@ -23,6 +23,15 @@ class AgentServiceHandler final : public topos::v1::AgentService::CallbackServic
   grpc::ServerBidiReactor<topos::v1::AgentMessage, topos::v1::ControllerMessage>* Connect(
       grpc::CallbackServerContext* context) override;
 
+  // agent_artifact_service.cc
+  grpc::ServerWriteReactor<topos::v1::ArtifactChunk>* FetchArtifact(
+      grpc::CallbackServerContext* context,
+      const topos::v1::FetchArtifactRequest* request) override;
+  // agent_certificate_service.cc
+  grpc::ServerUnaryReactor* RequestCertificate(grpc::CallbackServerContext* context,
+                                               const topos::v1::CertificateRequest* request,
+                                               topos::v1::CertificateReply* response) override;
+
  private:
   grpc::Status DoEnroll(const topos::v1::EnrollRequest& request,
                         topos::v1::EnrollResponse* response);

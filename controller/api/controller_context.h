@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/executor.h"
+#include "controller/artifacts/artifact_store.h"
 #include "controller/ca/certificate_issuer.h"
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
@@ -23,6 +24,7 @@ struct ControllerContext {
   RevocationList& revocations;
   Executor& executor;
   Replicator& replicator;
+  ArtifactStore& artifacts;
   std::string advertised_address;  // HOST:PORT agents dial; printed in enroll commands
 };
 

@@ -76,7 +76,7 @@ Status Populate(const InitOptions& options) {
   TOPOS_RETURN_IF_ERROR((*store)->InsertCertificate(
       DescribeCertificate(*admin_cert, CertificatePurpose::kOperator)));
   TOPOS_RETURN_IF_ERROR((*store)->UpsertOperator(
-      kFirstOperator, {"topology-admin", "deployer", "chat-admin", "user-admin", "viewer"}));
+      kFirstOperator, {"topology-admin", "deployer", "ca-admin", "chat-admin", "user-admin", "viewer"}));
 
   std::ostringstream conf;
   conf << "# topos-controller configuration, written by `topos-controller init`\n"

@@ -84,9 +84,65 @@ CREATE TABLE topology_versions (
 );
 )sql";
 
+// Version 3: artifacts (content-addressed; the bytes live in DATA_DIR/artifacts),
+// service certificate requests and their decisions, and the services each
+// host last reported (a serialized list, replaced whole).
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE artifacts (
+  service     TEXT NOT NULL,
+  version     TEXT NOT NULL,
+  sha256      TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  file_name   TEXT NOT NULL,
+  pushed_at   INTEGER NOT NULL,
+  pushed_by   TEXT NOT NULL,
+  PRIMARY KEY (service, version)
+);
+CREATE INDEX artifacts_by_digest ON artifacts(sha256);
+
+CREATE TABLE certificate_requests (
+  id           TEXT PRIMARY KEY NOT NULL,
+  host_fqdn    TEXT NOT NULL,
+  service      TEXT NOT NULL,
+  names        TEXT NOT NULL,
+  csr_pem      TEXT NOT NULL,
+  state        TEXT NOT NULL CHECK (state IN ('pending', 'issued', 'denied')),
+  reason       TEXT NOT NULL,
+  requested_at INTEGER NOT NULL,
+  decided_at   INTEGER,
+  decided_by   TEXT NOT NULL,
+  serial       TEXT NOT NULL
+);
+CREATE INDEX certificate_requests_by_host ON certificate_requests(host_fqdn, service);
+
+ALTER TABLE hosts ADD COLUMN services BLOB NOT NULL DEFAULT x'';
+
+-- SQLite cannot alter a CHECK constraint: rebuild certificates to admit the
+-- 'service' purpose, keeping every row.
+CREATE TABLE certificates_v3 (
+  serial        TEXT PRIMARY KEY NOT NULL,
+  subject       TEXT NOT NULL,
+  purpose       TEXT NOT NULL
+                CHECK (purpose IN ('agent_identity', 'operator', 'controller_server', 'service')),
+  fingerprint   TEXT NOT NULL,
+  issued_at     INTEGER NOT NULL,
+  not_after     INTEGER NOT NULL,
+  pem           TEXT NOT NULL,
+  revoked_at    INTEGER,
+  revoke_reason TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO certificates_v3 SELECT serial, subject, purpose, fingerprint, issued_at, not_after,
+                                   pem, revoked_at, revoke_reason FROM certificates;
+DROP TABLE certificates;
+ALTER TABLE certificates_v3 RENAME TO certificates;
+CREATE INDEX certificates_by_subject ON certificates(subject, purpose);
+CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at IS NOT NULL;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 };
 
 struct ConnectionCloser {

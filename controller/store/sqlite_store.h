@@ -46,6 +46,17 @@ class SqliteStore final : public Store {
   Result<TopologyVersionRecord> LatestTopologyVersion() override;
   Result<std::vector<TopologyVersionRecord>> ListTopologyVersions(bool with_content) override;
   Status ImportTopologyVersions(const std::vector<TopologyVersionRecord>& versions) override;
+  Status InsertArtifact(const ArtifactRecord& artifact) override;
+  Result<ArtifactRecord> GetArtifact(const std::string& service,
+                                     const std::string& version) override;
+  Result<ArtifactRecord> GetArtifactByDigest(const std::string& sha256) override;
+  Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& service) override;
+  Status InsertCertificateRequest(const CertificateRequestRecord& request) override;
+  Result<CertificateRequestRecord> GetCertificateRequest(const std::string& id) override;
+  Result<std::vector<CertificateRequestRecord>> ListCertificateRequests(
+      bool pending_only, const std::string& host_fqdn) override;
+  Status DecideCertificateRequest(const CertificateRequestRecord& decided,
+                                  const std::optional<CertificateRecord>& issued) override;
   Status UpsertOperator(const std::string& subject, const std::vector<std::string>& roles) override;
   Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) override;
 

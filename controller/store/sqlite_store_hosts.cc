@@ -25,6 +25,8 @@ std::string_view PurposeName(CertificatePurpose purpose) {
       return "operator";
     case CertificatePurpose::kControllerServer:
       return "controller_server";
+    case CertificatePurpose::kService:
+      return "service";
   }
   return "unknown";  // rejected by the table's CHECK constraint
 }
@@ -33,6 +35,7 @@ Result<CertificatePurpose> ParsePurpose(const std::string& name, const std::stri
   if (name == kAgentIdentity) return CertificatePurpose::kAgentIdentity;
   if (name == "operator") return CertificatePurpose::kOperator;
   if (name == "controller_server") return CertificatePurpose::kControllerServer;
+  if (name == "service") return CertificatePurpose::kService;
   return Status::Internal("certificate " + Quoted(serial) + ": unknown purpose " + Quoted(name));
 }
 
@@ -58,7 +61,7 @@ Result<CertificateRecord> ReadCertificate(const Statement& row) {
 constexpr std::string_view kHostColumns =
     "fqdn, enrolled_at, removed_at, last_seen, agent_version, facts, certificate_serial, "
     "certificate_not_after, refused_duplicate_connections, applied_config_version, "
-    "config_applied_at";
+    "config_applied_at, services";
 
 HostRecord ReadHost(const Statement& row) {
   HostRecord host;
@@ -73,6 +76,7 @@ HostRecord ReadHost(const Statement& row) {
   host.refused_duplicate_connections = static_cast<int>(row.ColumnInt(8));
   host.applied_config_version = static_cast<std::uint64_t>(row.ColumnInt(9));
   host.config_applied_at = row.ColumnOptionalTime(10);
+  host.services = row.ColumnBlob(11);
   return host;
 }
 
@@ -230,7 +234,8 @@ Status SqliteStore::UpdateHostReports(const std::vector<HostReport>& reports) {
                    "facts = COALESCE(?3, facts), "
                    "config_applied_at = CASE WHEN ?5 IS NOT NULL AND ?5 != applied_config_version "
                    "THEN ?1 ELSE config_applied_at END, "
-                   "applied_config_version = COALESCE(?5, applied_config_version) "
+                   "applied_config_version = COALESCE(?5, applied_config_version), "
+                   "services = COALESCE(?6, services) "
                    "WHERE fqdn = ?4",
                    "update host reports");
   for (const HostReport& report : reports) {
@@ -243,6 +248,7 @@ Status SqliteStore::UpdateHostReports(const std::vector<HostReport>& reports) {
     } else {
       update.BindNull(5);
     }
+    update.BindOptionalBlob(6, report.services);
     TOPOS_RETURN_IF_ERROR(update.Run());
   }
   return transaction.Commit();

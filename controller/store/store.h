@@ -29,7 +29,7 @@ struct TokenRecord {
   std::string created_by;    // operator subject
 };
 
-enum class CertificatePurpose { kAgentIdentity, kOperator, kControllerServer };
+enum class CertificatePurpose { kAgentIdentity, kOperator, kControllerServer, kService };
 
 struct CertificateRecord {
   std::string serial;        // lowercase hex, unique
@@ -55,6 +55,7 @@ struct HostRecord {
   int refused_duplicate_connections = 0;
   std::uint64_t applied_config_version = 0;   // local store version the agent reported
   std::optional<TimePoint> config_applied_at; // when it reported applying it
+  std::string services;           // serialized topos.v1.ServiceReports the agent last sent
 };
 
 // What an agent's stream tells us; applied in batches (see UpdateHostReports).
@@ -69,6 +70,35 @@ struct HostReport {
   // Second connections refused for this identity since the last report;
   // added to the host's persistent count (seen_at is then not a contact).
   int refused_duplicates = 0;
+  // Replaces the host's reported services (serialized topos.v1.ServiceReports).
+  std::optional<std::string> services;
+};
+
+struct ArtifactRecord {
+  std::string service;
+  std::string version;
+  std::string sha256;         // lowercase hex of the tarball
+  std::uint64_t size = 0;
+  std::string file_name;      // as pushed, for humans
+  TimePoint pushed_at;
+  std::string pushed_by;      // operator subject
+};
+
+enum class CertificateRequestState { kPending, kIssued, kDenied };
+
+// A service certificate an agent asked for, and what became of it.
+struct CertificateRequestRecord {
+  std::string id;             // random, hex
+  std::string host_fqdn;      // the caller's identity
+  std::string service;
+  std::vector<std::string> names;  // DNS names in the CSR
+  std::string csr_pem;
+  CertificateRequestState state = CertificateRequestState::kPending;
+  std::string reason;         // why pending / denied
+  TimePoint requested_at;
+  std::optional<TimePoint> decided_at;
+  std::string decided_by;     // operator subject, or "policy"
+  std::string serial;         // the issued certificate (in the certificates table)
 };
 
 // One published topology version: immutable once stored.
@@ -134,6 +164,27 @@ class Store {
   // FailedPrecondition if any version exists already; InvalidArgument for
   // duplicate or zero version numbers.
   virtual Status ImportTopologyVersions(const std::vector<TopologyVersionRecord>& versions) = 0;
+
+  // Artifacts. InsertArtifact: AlreadyExists if (service, version) is stored
+  // with a different digest; the same digest again is OK (idempotent push).
+  virtual Status InsertArtifact(const ArtifactRecord& artifact) = 0;
+  virtual Result<ArtifactRecord> GetArtifact(const std::string& service,
+                                             const std::string& version) = 0;  // NotFound
+  virtual Result<ArtifactRecord> GetArtifactByDigest(const std::string& sha256) = 0;  // NotFound
+  // By service, then push time; all services when `service` is empty.
+  virtual Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& service) = 0;
+
+  // Service certificate requests.
+  virtual Status InsertCertificateRequest(const CertificateRequestRecord& request) = 0;
+  virtual Result<CertificateRequestRecord> GetCertificateRequest(const std::string& id) = 0;
+  // Newest first; only pending ones if `pending_only`; one host's if `host_fqdn` is set.
+  virtual Result<std::vector<CertificateRequestRecord>> ListCertificateRequests(
+      bool pending_only, const std::string& host_fqdn) = 0;
+  // Records a decision on a pending request; with an issued certificate the
+  // certificate row is inserted in the same transaction. FailedPrecondition
+  // if the request is no longer pending (decided twice).
+  virtual Status DecideCertificateRequest(const CertificateRequestRecord& decided,
+                                          const std::optional<CertificateRecord>& issued) = 0;
 
   // Operators: roles keyed by certificate subject.
   virtual Status UpsertOperator(const std::string& subject,
