@@ -85,7 +85,9 @@ CREATE TABLE topology_versions (
 )sql";
 
 // Version 3: artifacts (content-addressed; the bytes live in DATA_DIR/artifacts),
-// service certificate requests and their decisions, and the services each
+// service certificate requests with their decisions and issued certificates
+// (service certificates live here, not in `certificates`, whose purpose CHECK
+// SQLite cannot alter in place), and the services each
 // host last reported (a serialized list, replaced whole).
 constexpr const char* kSchemaV3 = R"sql(
 CREATE TABLE artifacts (
@@ -111,32 +113,14 @@ CREATE TABLE certificate_requests (
   requested_at INTEGER NOT NULL,
   decided_at   INTEGER,
   decided_by   TEXT NOT NULL,
-  serial       TEXT NOT NULL
+  serial       TEXT NOT NULL,
+  not_after    INTEGER,
+  pem          TEXT NOT NULL
 );
 CREATE INDEX certificate_requests_by_host ON certificate_requests(host_fqdn, service);
 
 ALTER TABLE hosts ADD COLUMN services BLOB NOT NULL DEFAULT x'';
 
--- SQLite cannot alter a CHECK constraint: rebuild certificates to admit the
--- 'service' purpose, keeping every row.
-CREATE TABLE certificates_v3 (
-  serial        TEXT PRIMARY KEY NOT NULL,
-  subject       TEXT NOT NULL,
-  purpose       TEXT NOT NULL
-                CHECK (purpose IN ('agent_identity', 'operator', 'controller_server', 'service')),
-  fingerprint   TEXT NOT NULL,
-  issued_at     INTEGER NOT NULL,
-  not_after     INTEGER NOT NULL,
-  pem           TEXT NOT NULL,
-  revoked_at    INTEGER,
-  revoke_reason TEXT NOT NULL DEFAULT ''
-);
-INSERT INTO certificates_v3 SELECT serial, subject, purpose, fingerprint, issued_at, not_after,
-                                   pem, revoked_at, revoke_reason FROM certificates;
-DROP TABLE certificates;
-ALTER TABLE certificates_v3 RENAME TO certificates;
-CREATE INDEX certificates_by_subject ON certificates(subject, purpose);
-CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at IS NOT NULL;
 )sql";
 
 constexpr Migration kMigrations[] = {

@@ -55,8 +55,7 @@ class SqliteStore final : public Store {
   Result<CertificateRequestRecord> GetCertificateRequest(const std::string& id) override;
   Result<std::vector<CertificateRequestRecord>> ListCertificateRequests(
       bool pending_only, const std::string& host_fqdn) override;
-  Status DecideCertificateRequest(const CertificateRequestRecord& decided,
-                                  const std::optional<CertificateRecord>& issued) override;
+  Status DecideCertificateRequest(const CertificateRequestRecord& decided) override;
   Status UpsertOperator(const std::string& subject, const std::vector<std::string>& roles) override;
   Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) override;
 

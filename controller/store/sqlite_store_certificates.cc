@@ -11,8 +11,7 @@ Result<std::vector<CertificateRequestRecord>> SqliteStore::ListCertificateReques
     bool, const std::string&) {
   return Status::Internal("todo");
 }
-Status SqliteStore::DecideCertificateRequest(const CertificateRequestRecord&,
-                                             const std::optional<CertificateRecord>&) {
+Status SqliteStore::DecideCertificateRequest(const CertificateRequestRecord&) {
   return Status::Internal("todo");
 }
 }  // namespace topos::controller

@@ -25,8 +25,6 @@ std::string_view PurposeName(CertificatePurpose purpose) {
       return "operator";
     case CertificatePurpose::kControllerServer:
       return "controller_server";
-    case CertificatePurpose::kService:
-      return "service";
   }
   return "unknown";  // rejected by the table's CHECK constraint
 }
@@ -35,7 +33,6 @@ Result<CertificatePurpose> ParsePurpose(const std::string& name, const std::stri
   if (name == kAgentIdentity) return CertificatePurpose::kAgentIdentity;
   if (name == "operator") return CertificatePurpose::kOperator;
   if (name == "controller_server") return CertificatePurpose::kControllerServer;
-  if (name == "service") return CertificatePurpose::kService;
   return Status::Internal("certificate " + Quoted(serial) + ": unknown purpose " + Quoted(name));
 }
 

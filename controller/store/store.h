@@ -29,7 +29,7 @@ struct TokenRecord {
   std::string created_by;    // operator subject
 };
 
-enum class CertificatePurpose { kAgentIdentity, kOperator, kControllerServer, kService };
+enum class CertificatePurpose { kAgentIdentity, kOperator, kControllerServer };
 
 struct CertificateRecord {
   std::string serial;        // lowercase hex, unique
@@ -98,7 +98,9 @@ struct CertificateRequestRecord {
   TimePoint requested_at;
   std::optional<TimePoint> decided_at;
   std::string decided_by;     // operator subject, or "policy"
-  std::string serial;         // the issued certificate (in the certificates table)
+  std::string serial;         // the issued certificate
+  std::optional<TimePoint> not_after;
+  std::string certificate_pem;
 };
 
 // One published topology version: immutable once stored.
@@ -180,11 +182,10 @@ class Store {
   // Newest first; only pending ones if `pending_only`; one host's if `host_fqdn` is set.
   virtual Result<std::vector<CertificateRequestRecord>> ListCertificateRequests(
       bool pending_only, const std::string& host_fqdn) = 0;
-  // Records a decision on a pending request; with an issued certificate the
-  // certificate row is inserted in the same transaction. FailedPrecondition
-  // if the request is no longer pending (decided twice).
-  virtual Status DecideCertificateRequest(const CertificateRequestRecord& decided,
-                                          const std::optional<CertificateRecord>& issued) = 0;
+  // Records a decision (state, reason, decided_*, and for issued: serial,
+  // not_after, certificate_pem) on a pending request. FailedPrecondition if
+  // the request is no longer pending (decided twice).
+  virtual Status DecideCertificateRequest(const CertificateRequestRecord& decided) = 0;
 
   // Operators: roles keyed by certificate subject.
   virtual Status UpsertOperator(const std::string& subject,
