@@ -59,6 +59,14 @@ class ServiceManager {
   virtual ServiceState Query(const std::string& name) = 0;
   // Forgets the service entirely (after Stop): pid files / unit files removed.
   virtual Status Remove(const std::string& name) = 0;
+  // Takes over a service that a previous agent process started, after an
+  // agent restart. Never starts or restarts anything: afterwards Query reports
+  // kRunning if that very process still runs (the supervisor checks the pid
+  // and the process start time, so a reused pid is not adopted), else
+  // kStopped, and the caller decides whether to Start. `spec` is what a later
+  // automatic restart will run. Back-ends whose services are kept by the OS
+  // (systemd) need nothing and return OK. InvalidArgument for a bad name.
+  virtual Status Adopt(const ServiceRunSpec& spec) { return Status::Ok(); }
   // Called about once a second by the agent: reaps exited children and applies
   // restart policies. Cheap when nothing changed.
   virtual void Tick() = 0;
@@ -69,13 +77,23 @@ enum class ServiceManagerKind { kAuto, kSystemd, kSupervisor };
 // Parses "auto", "systemd" or "supervisor".
 Result<ServiceManagerKind> ParseServiceManagerKind(const std::string& text);
 
-// `state_dir` holds the supervisor's pid files (STATE_DIR/supervisor/) or the
-// systemd back-end's unit directory override for tests. kAuto picks systemd
-// when /run/systemd/system exists and we are root, else the supervisor.
+// `state_dir` is the agent's STATE_DIR: the supervisor keeps its pid files
+// (and default logs) in STATE_DIR/supervisor/. The systemd back-end writes
+// its units to /etc/systemd/system (tests construct SystemdServiceManager
+// with another unit directory). kAuto picks systemd when /run/systemd/system
+// exists and we are root, else the supervisor. InvalidArgument when systemd
+// is asked for but not running.
 Result<std::unique_ptr<ServiceManager>> MakeServiceManager(ServiceManagerKind kind,
                                                            const std::filesystem::path& state_dir);
 
 // Signal names as manifests spell them: "TERM", "SIGTERM", "HUP", ... InvalidArgument otherwise.
 Result<int> ParseSignalName(const std::string& name);
+
+// "SIGTERM" for 15 and the other names ParseSignalName accepts; else the number ("34").
+std::string SignalName(int signal);
+
+// OK when `name` is a valid service name: [a-z0-9][a-z0-9-]{0,62}; else
+// InvalidArgument naming it and the rule.
+Status ValidateServiceName(const std::string& name);
 
 }  // namespace topos::agent
