@@ -51,9 +51,11 @@ struct CommandResult {
   std::string output_tail;   // the last output_tail_bytes of the output
   std::chrono::steady_clock::time_point spawned_at;  // when the child was running
   std::chrono::milliseconds elapsed{0};
+  std::chrono::milliseconds timeout{0};  // the spec's timeout, for Describe()
 
   bool succeeded() const { return outcome == Outcome::kExited && exit_code == 0; }
-  // "exited with status 3", "timed out after 5s", "killed by signal 9", ...
+  // "exited with status 3", "timed out after 5s and was killed",
+  // "killed by signal 9", "cancelled".
   std::string Describe() const;
 };
 
@@ -64,7 +66,15 @@ using OutputSink = std::function<void(std::string_view chunk)>;
 // cannot be started: empty argv, missing executable, bad working dir. Every
 // started program yields a CommandResult, whatever its outcome. When `cancel`
 // becomes true the group is terminated as for a timeout (outcome kCancelled).
-// After return no process of the group is left running.
+// After return no process of the group is left running: when the program exits
+// normally, background processes it left in its group get SIGTERM and, after
+// kill_grace, SIGKILL (the outcome stays the program's own). Killed members
+// may linger as zombies until init reaps them; they run nothing. Output
+// written by such leftovers is read until the pipe has been quiet for 200 ms
+// after the program exited (2 s at most). output_tail_bytes must be > 0. A process that left the group (setsid) is not
+// tracked. `sink` is called on the calling thread and must not throw (if it
+// does, the group is killed and Internal returned). Thread-safe: concurrent
+// calls from different threads are independent.
 Result<CommandResult> RunCommand(const CommandSpec& spec, const OutputSink& sink = {},
                                  const std::atomic<bool>* cancel = nullptr);
 
