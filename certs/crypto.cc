@@ -60,4 +60,49 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+namespace {
+
+[[noreturn]] void Sha256Unavailable(const char* function) {
+  char reason[256] = "no OpenSSL error recorded";
+  if (unsigned long code = ERR_get_error()) ERR_error_string_n(code, reason, sizeof(reason));
+  fprintf(stderr, "topos: SHA-256 is unavailable (%s: %s)\n", function, reason);
+  abort();
+}
+
+}  // namespace
+
+struct Sha256Hasher::Context {
+  EVP_MD_CTX* md = nullptr;
+  ~Context() { EVP_MD_CTX_free(md); }
+};
+
+Sha256Hasher::Sha256Hasher() : context_(std::make_unique<Context>()) {
+  context_->md = EVP_MD_CTX_new();
+  if (context_->md == nullptr) Sha256Unavailable("EVP_MD_CTX_new");
+  if (EVP_DigestInit_ex(context_->md, EVP_sha256(), nullptr) != 1) {
+    Sha256Unavailable("EVP_DigestInit_ex");
+  }
+}
+
+Sha256Hasher::~Sha256Hasher() = default;
+
+void Sha256Hasher::Update(std::string_view data) {
+  if (data.empty()) return;
+  if (EVP_DigestUpdate(context_->md, data.data(), data.size()) != 1) {
+    Sha256Unavailable("EVP_DigestUpdate");
+  }
+}
+
+std::string Sha256Hasher::FinishHex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(context_->md, digest, &length) != 1) {
+    Sha256Unavailable("EVP_DigestFinal_ex");
+  }
+  if (EVP_DigestInit_ex(context_->md, EVP_sha256(), nullptr) != 1) {
+    Sha256Unavailable("EVP_DigestInit_ex");
+  }
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
 }  // namespace topos::certs

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,25 @@ std::string HexEncode(std::string_view bytes);
 std::string Sha256Hex(std::string_view data);
 // Compares without an early exit, so timing reveals nothing but the lengths.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// SHA-256 over data fed in pieces (files, streams). Not thread-safe: one
+// hasher per stream. Aborts with a message if SHA-256 is unavailable, like
+// Sha256Hex.
+class Sha256Hasher {
+ public:
+  Sha256Hasher();
+  ~Sha256Hasher();
+  Sha256Hasher(const Sha256Hasher&) = delete;
+  Sha256Hasher& operator=(const Sha256Hasher&) = delete;
+
+  void Update(std::string_view data);
+  // The digest of everything fed so far, lowercase hex. The hasher then
+  // starts over, empty.
+  std::string FinishHex();
+
+ private:
+  struct Context;
+  std::unique_ptr<Context> context_;
+};
 
 }  // namespace topos::certs
