@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "agent/link/controller_link.h"
+#include "agent/node/agent_node.h"
 #include "agent/localstore/local_store.h"
 #include "agent/link/enroller.h"
 #include "agent/state/agent_state.h"
@@ -26,6 +27,7 @@ int Fail(const topos::Status& status) {
 
 struct RunArgs {
   std::string heartbeat = "10s";
+  std::string service_manager = "auto";
 };
 
 int RunLink(const std::string& state_dir, const RunArgs& args) {
@@ -40,9 +42,13 @@ int RunLink(const std::string& state_dir, const RunArgs& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  topos::agent::LinkOptions options;
-  options.heartbeat_interval = *interval;
-  topos::agent::ControllerLink link(topos::agent::StateDir(state_dir), options);
+  auto manager = topos::agent::ParseServiceManagerKind(args.service_manager);
+  if (!manager.ok()) return Fail(manager.status().WithContext("--service-manager"));
+
+  topos::agent::NodeOptions options;
+  options.link.heartbeat_interval = *interval;
+  options.service_manager = *manager;
+  topos::agent::AgentNode link(state_dir, options);
   if (auto started = link.Start(); !started.ok()) return Fail(started);
   std::thread waiter([&] {
     int signal = 0;
@@ -147,6 +153,10 @@ int main(int argc, char** argv) {
   auto* run_cmd = app.add_subcommand(
       "run", "Connect to the controller and stay connected (with --token: enroll first)");
   run_cmd->add_option("--state-dir", state_dir, "State directory made by `enroll`")->required();
+  run_cmd->add_option("--service-manager", run_args.service_manager,
+                      "auto (systemd when it runs and we are root, else the built-in "
+                      "supervisor), systemd or supervisor")
+      ->capture_default_str();
   run_cmd->add_option("--heartbeat", run_args.heartbeat, "Heartbeat interval (e.g. 10s)")
       ->capture_default_str();
   add_enroll_flags(run_cmd, false);

@@ -32,6 +32,8 @@ struct ControllerServer::State {
   Executor executor;
   Replicator replicator;
   ArtifactStore artifacts;
+  ServiceCertificates certificates;
+  StepTracker steps;
   ControllerContext context;
   AgentServiceHandler agent_service;
   AdminServiceHandler admin_service;
@@ -52,7 +54,10 @@ struct ControllerServer::State {
         executor(options.worker_threads),
         replicator(hub, executor),
         artifacts(data_dir.root / "artifacts", *store),
-        context{*store, issuer, tokens, hub, revocations, executor, replicator, artifacts, ""},
+        certificates(*store, issuer, replicator),
+        steps(hub),
+        context{*store,    issuer,       tokens, hub,   revocations, executor,
+                replicator, artifacts, certificates, steps, ""},
         agent_service(context),
         admin_service(context) {}
 };
@@ -86,6 +91,14 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
   state->hub.SetRefusedListener([replicator = &state->replicator](const std::string& fqdn) {
     replicator->OnRefused(fqdn);
   });
+  state->hub.SetStepListeners(
+      [steps = &state->steps](const std::string& fqdn, const topos::v1::StepUpdate& update) {
+        steps->OnStepUpdate(fqdn, update);
+      },
+      [steps = &state->steps](const std::string& fqdn,
+                              const std::vector<topos::v1::StepUpdate>& journal) {
+        steps->OnHello(fqdn, journal);
+      });
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, MakeServerCredentials(state->data_dir.server_identity),

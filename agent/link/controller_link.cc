@@ -49,7 +49,7 @@ class ControllerLink::Session final
   bool WaitEvent(std::chrono::milliseconds timeout, bool wake_on_accept) {
     std::unique_lock lock(mutex_);
     done_cv_.wait_for(lock, timeout, [&] {
-      return done_ || !updates_.empty() || (wake_on_accept && accepted_);
+      return done_ || !updates_.empty() || !commands_.empty() || (wake_on_accept && accepted_);
     });
     return done_;
   }
@@ -58,6 +58,12 @@ class ControllerLink::Session final
   std::deque<topos::v1::StoreUpdate> TakeUpdates() {
     std::lock_guard lock(mutex_);
     return std::exchange(updates_, {});
+  }
+
+  // RunStep / CancelStep messages received since the last call, oldest first.
+  std::deque<topos::v1::ControllerMessage> TakeCommands() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(commands_, {});
   }
 
   bool accepted() {
@@ -98,6 +104,10 @@ class ControllerLink::Session final
       std::lock_guard lock(mutex_);
       updates_.push_back(std::move(*incoming_.mutable_store_update()));
       done_cv_.notify_all();
+    } else if (incoming_.has_run_step() || incoming_.has_cancel_step()) {
+      std::lock_guard lock(mutex_);
+      commands_.push_back(incoming_);
+      done_cv_.notify_all();
     }
     StartRead(&incoming_);
   }
@@ -120,6 +130,7 @@ class ControllerLink::Session final
   grpc::Status status_;                         // guarded
   std::optional<topos::v1::Goodbye> goodbye_;   // guarded
   std::deque<topos::v1::StoreUpdate> updates_;  // guarded
+  std::deque<topos::v1::ControllerMessage> commands_;  // guarded
 };
 
 ControllerLink::ControllerLink(StateDir state_dir, LinkOptions options)
@@ -137,6 +148,7 @@ Status ControllerLink::Start() {
   auto local_store = LocalStore::Open(state_dir_.root());
   if (!local_store.ok()) return local_store.status().WithContext("local store");
   local_store_ = std::move(*local_store);
+  applied_version_ = local_store_->version();
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -204,6 +216,22 @@ Status ControllerLink::RunSession(bool* accepted) {
   hello.mutable_hello()->set_heartbeat_interval_seconds(
       static_cast<std::uint32_t>(options_.heartbeat_interval.count()));
   hello.mutable_hello()->set_config_version(local_store_->version());
+  if (options_.steps != nullptr) {
+    for (auto& outcome : options_.steps->RecentOutcomes()) {
+      *hello.mutable_hello()->add_journal() = std::move(outcome);
+    }
+    for (auto& service : options_.steps->ServiceReports()) {
+      *hello.mutable_hello()->add_services() = std::move(service);
+    }
+    std::weak_ptr<Session> weak = session;
+    options_.steps->SetSink([weak](const topos::v1::StepUpdate& update) {
+      if (auto live = weak.lock()) {
+        topos::v1::AgentMessage message;
+        *message.mutable_step_update() = update;
+        live->Send(std::move(message));
+      }
+    });
+  }
   session->Begin(*stub, std::move(hello));
 
   auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat_interval);
@@ -215,6 +243,7 @@ Status ControllerLink::RunSession(bool* accepted) {
         next_beat - std::chrono::steady_clock::now());
     bool done = session->WaitEvent(std::max(wait, std::chrono::milliseconds(0)), !announced);
     for (auto& update : session->TakeUpdates()) ApplyUpdate(*session, update);
+    for (auto& command : session->TakeCommands()) HandleStepCommand(*session, command);
     if (done) break;
     if (!announced) {
       if (!session->accepted()) continue;
@@ -233,12 +262,18 @@ Status ControllerLink::RunSession(bool* accepted) {
     topos::v1::AgentMessage beat;
     beat.mutable_heartbeat()->set_sequence(++sequence);
     beat.mutable_heartbeat()->set_disk_free_bytes(FreeDiskBytes(state_dir_.root()));
+    if (options_.steps != nullptr) {
+      for (auto& service : options_.steps->ServiceReports()) {
+        *beat.mutable_heartbeat()->add_services() = std::move(service);
+      }
+    }
     session->Send(std::move(beat));
   }
   {
     std::lock_guard lock(mutex_);
     current_.reset();
   }
+  if (options_.steps != nullptr) options_.steps->SetSink({});
   if (session->accepted() && !announced) ++sessions_;  // ended before we looked
   *accepted = session->accepted() || announced;
   grpc::Status status = session->status();
@@ -283,6 +318,7 @@ void ControllerLink::ApplyUpdate(Session& session, const topos::v1::StoreUpdate&
   auto* ack = reply.mutable_store_applied();
   ack->set_version(local_store_->version());
   ack->set_ok(applied.ok());
+  applied_version_ = local_store_->version();
   if (applied.ok()) {
     ++updates_applied_;
     spdlog::info("local store now at version {}", local_store_->version());
@@ -292,6 +328,26 @@ void ControllerLink::ApplyUpdate(Session& session, const topos::v1::StoreUpdate&
                  applied.message());
   }
   session.Send(std::move(reply));
+}
+
+void ControllerLink::HandleStepCommand(Session& session,
+                                       const topos::v1::ControllerMessage& command) {
+  if (command.has_cancel_step()) {
+    if (options_.steps != nullptr) options_.steps->Cancel(command.cancel_step().step_id());
+    return;
+  }
+  if (options_.steps != nullptr) {
+    options_.steps->Submit(command.run_step());
+    return;
+  }
+  topos::v1::AgentMessage refusal;
+  auto* update = refusal.mutable_step_update();
+  update->set_step_id(command.run_step().step_id());
+  update->set_kind(command.run_step().kind());
+  update->set_service(command.run_step().service());
+  update->set_state(topos::v1::STEP_FAILED);
+  update->mutable_result()->set_error("this agent runs no deployment steps");
+  session.Send(std::move(refusal));
 }
 
 bool ControllerLink::RenewIfDue() {

@@ -9,6 +9,8 @@
 // - Applies pushed configuration versions to the local management store
 //   (on its own thread) and acknowledges each; Hello says which version the
 //   store holds, so the controller can catch it up.
+// - Hands deployment steps to the StepExecutor and streams their updates
+//   back; Hello carries the step journal and heartbeats the services.
 // - Stops for good when the controller says this identity is no longer
 //   welcome (revoked, host removed): retrying cannot help, a new enrollment
 //   can.
@@ -25,11 +27,13 @@
 #include <thread>
 
 #include "agent/localstore/local_store.h"
+#include "agent/steps/step_executor.h"
 #include "agent/state/agent_state.h"
 #include "common/status.h"
 
 namespace topos::v1 {
 class StoreUpdate;
+class ControllerMessage;
 }
 
 namespace topos::agent {
@@ -41,6 +45,9 @@ struct LinkOptions {
   bool private_connection = false;
   // Renew when this fraction of the certificate's lifetime has passed.
   double renew_at_fraction = 2.0 / 3.0;
+  // Runs the deployment steps the controller sends; null: steps are refused
+  // (simulated agents). Not owned; must outlive the link.
+  StepExecutor* steps = nullptr;
 };
 
 class ControllerLink {
@@ -61,6 +68,8 @@ class ControllerLink {
   int sessions() const { return sessions_.load(); }          // streams accepted so far
   int renewals() const { return renewals_.load(); }
   int updates_applied() const { return updates_applied_.load(); }
+  // The local store's applied version; safe from any thread.
+  std::uint64_t applied_config_version() const { return applied_version_.load(); }
 
   class Session;
 
@@ -73,6 +82,8 @@ class ControllerLink {
   bool RenewIfDue();
   // Applies a pushed configuration to the local store and acknowledges it.
   void ApplyUpdate(Session& session, const topos::v1::StoreUpdate& update);
+  // Hands a RunStep or CancelStep to the step executor.
+  void HandleStepCommand(Session& session, const topos::v1::ControllerMessage& command);
   bool Sleep(std::chrono::milliseconds duration);  // false if stopping
 
   StateDir state_dir_;
@@ -83,6 +94,7 @@ class ControllerLink {
   std::atomic<int> sessions_{0};
   std::atomic<int> renewals_{0};
   std::atomic<int> updates_applied_{0};
+  std::atomic<std::uint64_t> applied_version_{0};
   std::unique_ptr<LocalStore> local_store_;  // owned by the loop thread after Start()
 
   std::mutex mutex_;

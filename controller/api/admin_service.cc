@@ -6,6 +6,7 @@
 
 #include "controller/hub/host_status.h"
 #include "controller/topology/host_slice.h"
+#include "topos/v1/agent_journal.pb.h"
 
 namespace topos::controller {
 namespace {
@@ -152,6 +153,15 @@ grpc::ServerUnaryReactor* AdminServiceHandler::GetHost(grpc::CallbackServerConte
     auto host = context_.store.GetHost(request->fqdn());
     if (!host.ok()) return ToGrpc(host.status());
     *response->mutable_host() = DescribeHost(*host, std::chrono::system_clock::now());
+    topos::v1::StoredServiceReports services;
+    if (services.ParseFromString(host->services)) {
+      for (const auto& service : services.services()) *response->mutable_host()->add_services() = service;
+    }
+    auto requests = context_.store.ListCertificateRequests(false, host->fqdn);
+    if (!requests.ok()) return ToGrpc(requests.status());
+    for (const auto& request : *requests) {
+      *response->mutable_host()->add_certificates() = DescribeCertificateRequest(request);
+    }
     return grpc::Status::OK;
   });
 }

@@ -18,6 +18,9 @@ inline constexpr char kRoleTopologyAdmin[] = "topology-admin";
 inline constexpr char kRoleCaAdmin[] = "ca-admin";
 inline constexpr char kAnyRole[] = "";
 
+// The admin API's view of a service certificate request.
+topos::v1::CertificateRequestInfo DescribeCertificateRequest(const CertificateRequestRecord& request);
+
 class AdminServiceHandler final : public topos::v1::AdminService::CallbackService {
  public:
   explicit AdminServiceHandler(ControllerContext& context) : context_(context) {}

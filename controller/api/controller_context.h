@@ -7,6 +7,8 @@
 
 #include "common/executor.h"
 #include "controller/artifacts/artifact_store.h"
+#include "controller/certificates/service_certificates.h"
+#include "controller/deploy/step_tracker.h"
 #include "controller/ca/certificate_issuer.h"
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
@@ -25,6 +27,8 @@ struct ControllerContext {
   Executor& executor;
   Replicator& replicator;
   ArtifactStore& artifacts;
+  ServiceCertificates& certificates;
+  StepTracker& steps;
   std::string advertised_address;  // HOST:PORT agents dial; printed in enroll commands
 };
 

@@ -21,6 +21,23 @@ Result<Issued> CertificateIssuer::IssueAgentIdentity(const certs::Csr& csr,
   return issued;
 }
 
+Result<certs::Certificate> CertificateIssuer::IssueServiceCertificate(
+    const certs::Csr& csr, const std::string& host_fqdn,
+    const std::vector<std::string>& allowed_names) const {
+  if (csr.common_name() != host_fqdn) {
+    return Status::InvalidArgument("CSR common name \"" + csr.common_name() +
+                                   "\" does not match the host \"" + host_fqdn + "\"");
+  }
+  certs::SigningPolicy policy;
+  policy.common_name = host_fqdn;
+  policy.organizational_unit = kServiceUnit;
+  policy.allowed_dns_names = allowed_names;
+  policy.usage = certs::Usage::kServerAndClient;
+  policy.validity = kServiceCertificateValidity;
+  policy.max_validity = std::chrono::hours(24 * 397);
+  return ca_.Sign(csr, policy);
+}
+
 CertificateRecord DescribeCertificate(const certs::Certificate& certificate,
                                       CertificatePurpose purpose) {
   CertificateRecord record;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "certs/certificate_authority.h"
 #include "common/status.h"
@@ -20,6 +21,8 @@ namespace topos::controller {
 inline constexpr char kAgentUnit[] = "agent";
 inline constexpr char kOperatorUnit[] = "operator";
 inline constexpr char kControllerUnit[] = "controller";
+inline constexpr char kServiceUnit[] = "service";
+inline constexpr std::chrono::seconds kServiceCertificateValidity{30 * 24 * 3600};
 inline constexpr std::chrono::seconds kDefaultAgentCertificateValidity{7 * 24 * 3600};
 
 struct Issued {
@@ -35,6 +38,12 @@ class CertificateIssuer {
   // Issues an agent identity certificate (client auth) for `host_fqdn`. The
   // CSR may name only that host: its CN and DNS names must be host_fqdn.
   Result<Issued> IssueAgentIdentity(const certs::Csr& csr, const std::string& host_fqdn) const;
+
+  // Issues a service certificate (server and client auth) with CN
+  // `host_fqdn`. Every DNS name in the CSR must be in `allowed_names`.
+  Result<certs::Certificate> IssueServiceCertificate(const certs::Csr& csr,
+                                                     const std::string& host_fqdn,
+                                                     const std::vector<std::string>& allowed_names) const;
 
   const certs::CertificateAuthority& ca() const { return ca_; }
   std::string CaBundlePem() const { return ca_.certificate().ToPem(); }

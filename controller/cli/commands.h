@@ -21,6 +21,15 @@ void RegisterTopologyAdminCommands(CLI::App& topology, ConnectionOptions& connec
                                    Action& action);
 // `config export|import` and `replication status|sync`.
 void RegisterReplicationCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
+// `artifact push|list`.
+void RegisterArtifactCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
+
+// `deploy --host FQDN [--dry-run]`.
+void RegisterDeployCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
+// `certs list|pending|approve|deny`.
+void RegisterCertificateCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
+// "issued", "pending", "denied".
+std::string CertificateStateName(topos::v1::CertificateRequestState state);
 
 // Prints "toposctl: <message>" to stderr and returns 1.
 int Fail(const Status& status);

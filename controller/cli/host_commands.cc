@@ -94,6 +94,39 @@ int ShowHost(const ConnectionOptions& connection, const std::string& fqdn,
                                  (pools.empty() ? "-" : pools)});
   table.Add({"local store", "version " + std::to_string(host.applied_config_version())});
   table.Print(std::cout);
+
+  std::cout << "\nServices:\n";
+  if (host.services().empty()) {
+    std::cout << "  (none installed)\n";
+  } else {
+    Table services({"SERVICE", "VERSION", "STATE", "PID", "RESTARTS", "HEALTH", "CERT EXPIRES", "PREVIOUS"});
+    for (const auto& service : host.services()) {
+      services.Add({service.name(), service.version(), service.state(),
+                    service.pid() > 0 ? std::to_string(service.pid()) : "-",
+                    std::to_string(service.restarts()), service.health(),
+                    service.certificate_not_after_unix() > 0
+                        ? FormatExpiry(FromUnix(service.certificate_not_after_unix()), now)
+                        : "-",
+                    service.previous_version().empty() ? "-" : service.previous_version()});
+    }
+    services.Print(std::cout);
+  }
+  std::cout << "\nService certificates:\n";
+  if (host.certificates().empty()) {
+    std::cout << "  (none requested)\n";
+  } else {
+    Table certificates({"REQUEST", "SERVICE", "STATE", "NAMES", "SERIAL", "EXPIRES"});
+    for (const auto& request : host.certificates()) {
+      std::string names;
+      for (const auto& name : request.names()) names += (names.empty() ? "" : ",") + name;
+      certificates.Add({request.id(), request.service(), CertificateStateName(request.state()), names,
+                        request.serial().empty() ? "-" : request.serial(),
+                        request.not_after_unix() > 0
+                            ? FormatExpiry(FromUnix(request.not_after_unix()), now)
+                            : "-"});
+    }
+    certificates.Print(std::cout);
+  }
   return 0;
 }
 

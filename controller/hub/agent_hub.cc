@@ -21,7 +21,7 @@ Status AgentHub::Attach(const std::string& fqdn, AgentConnection* connection,
       refused = true;
     }
   }
-  HostReport report{fqdn, now, std::nullopt, std::nullopt, std::nullopt};
+  HostReport report{fqdn, now, std::nullopt, std::nullopt, std::nullopt, 0, std::nullopt};
   if (refused) {
     spdlog::warn("host={} refused a second connection with the same identity while the first "
                  "is live (cloned machine or copied state directory?)", fqdn);
@@ -48,7 +48,9 @@ void AgentHub::Detach(const std::string& fqdn, AgentConnection* connection,
 
 void AgentHub::RecordHello(const std::string& fqdn, std::chrono::seconds heartbeat_interval,
                            std::string agent_version, std::string facts,
-                           std::uint64_t config_version, std::chrono::system_clock::time_point now) {
+                           std::uint64_t config_version, std::string services,
+                           const std::vector<topos::v1::StepUpdate>& journal,
+                           std::chrono::system_clock::time_point now) {
   {
     std::lock_guard lock(mutex_);
     auto it = live_.find(fqdn);
@@ -57,8 +59,16 @@ void AgentHub::RecordHello(const std::string& fqdn, std::chrono::seconds heartbe
     it->second.heartbeat_interval = heartbeat_interval;
     it->second.applied_config_version = config_version;
   }
-  reports_.Queue(HostReport{fqdn, now, std::move(agent_version), std::move(facts), config_version});
+  HostReport report{fqdn, now, std::move(agent_version), std::move(facts), config_version, 0,
+                    std::nullopt};
+  report.services = std::move(services);
+  reports_.Queue(std::move(report));
   if (hello_listener_) hello_listener_(fqdn, config_version);
+  if (journal_listener_) journal_listener_(fqdn, journal);
+}
+
+void AgentHub::RecordStepUpdate(const std::string& fqdn, const topos::v1::StepUpdate& update) {
+  if (step_listener_) step_listener_(fqdn, update);
 }
 
 void AgentHub::RecordStoreApplied(const std::string& fqdn, std::uint64_t version, bool ok,
@@ -78,7 +88,7 @@ void AgentHub::RecordStoreApplied(const std::string& fqdn, std::uint64_t version
     if (it->second.applied_config_version != version) it->second.config_applied_at = now;
     it->second.applied_config_version = version;
   }
-  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt, version});
+  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt, version, 0, std::nullopt});
 }
 
 bool AgentHub::Send(const std::string& fqdn, topos::v1::ControllerMessage message) {
@@ -97,14 +107,17 @@ std::vector<std::string> AgentHub::ConnectedHosts() const {
   return hosts;
 }
 
-void AgentHub::RecordHeartbeat(const std::string& fqdn, std::chrono::system_clock::time_point now) {
+void AgentHub::RecordHeartbeat(const std::string& fqdn, std::chrono::system_clock::time_point now,
+                               std::optional<std::string> services) {
   {
     std::lock_guard lock(mutex_);
     auto it = live_.find(fqdn);
     if (it == live_.end()) return;
     it->second.last_seen = now;
   }
-  reports_.Queue(HostReport{fqdn, now, std::nullopt, std::nullopt, std::nullopt});
+  HostReport report{fqdn, now, std::nullopt, std::nullopt, std::nullopt, 0, std::nullopt};
+  report.services = std::move(services);
+  reports_.Queue(std::move(report));
 }
 
 void AgentHub::Disconnect(const std::string& fqdn, const std::string& reason, bool retry) {

@@ -51,9 +51,21 @@ class AgentHub {
   void Detach(const std::string& fqdn, AgentConnection* connection,
               std::chrono::system_clock::time_point now);
 
+  // `services` is a serialized topos.v1.StoredServiceReports; `journal` the
+  // agent's recent step outcomes.
   void RecordHello(const std::string& fqdn, std::chrono::seconds heartbeat_interval,
                    std::string agent_version, std::string facts, std::uint64_t config_version,
+                   std::string services, const std::vector<topos::v1::StepUpdate>& journal,
                    std::chrono::system_clock::time_point now);
+  void RecordStepUpdate(const std::string& fqdn, const topos::v1::StepUpdate& update);
+  // Step updates and Hello journals go here (outside the lock). Set once,
+  // before the server starts.
+  void SetStepListeners(
+      std::function<void(const std::string&, const topos::v1::StepUpdate&)> on_update,
+      std::function<void(const std::string&, const std::vector<topos::v1::StepUpdate>&)> on_journal) {
+    step_listener_ = std::move(on_update);
+    journal_listener_ = std::move(on_journal);
+  }
   void RecordStoreApplied(const std::string& fqdn, std::uint64_t version, bool ok,
                           const std::string& error, std::chrono::system_clock::time_point now);
   // Called (outside the hub's lock) after every Hello with the version the
@@ -71,7 +83,9 @@ class AgentHub {
   // Sends `message` to `fqdn` if it is connected; false otherwise.
   bool Send(const std::string& fqdn, topos::v1::ControllerMessage message);
   std::vector<std::string> ConnectedHosts() const;
-  void RecordHeartbeat(const std::string& fqdn, std::chrono::system_clock::time_point now);
+  // `services`: serialized topos.v1.StoredServiceReports when the heartbeat carried any.
+  void RecordHeartbeat(const std::string& fqdn, std::chrono::system_clock::time_point now,
+                       std::optional<std::string> services = std::nullopt);
 
   // Ends the live stream of `fqdn`, if any, telling the agent why.
   void Disconnect(const std::string& fqdn, const std::string& reason, bool retry);
@@ -93,6 +107,9 @@ class AgentHub {
   ReportWriter& reports_;
   std::function<void(const std::string&, std::uint64_t)> hello_listener_;  // set before start
   std::function<void(const std::string&)> refused_listener_;              // set before start
+  std::function<void(const std::string&, const topos::v1::StepUpdate&)> step_listener_;  // same
+  std::function<void(const std::string&, const std::vector<topos::v1::StepUpdate>&)>
+      journal_listener_;  // set before start
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> live_;  // guarded by mutex_
   // Last contact of hosts whose stream has ended, until they come back.

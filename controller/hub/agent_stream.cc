@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "topos/v1/agent_journal.pb.h"
+
 namespace topos::controller {
 namespace {
 
@@ -17,6 +19,42 @@ grpc::Status CheckFacts(const topos::v1::HostFacts& facts) {
                           "a host fact is longer than 256 bytes");
     }
   }
+  return grpc::Status::OK;
+}
+
+constexpr int kMaxJournalEntries = 200;
+constexpr int kMaxServices = 64;
+constexpr std::size_t kMaxOutputBytes = 16 * 1024;
+constexpr std::size_t kMaxResultTextBytes = 16 * 1024;
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+grpc::Status CheckStepUpdate(const topos::v1::StepUpdate& update) {
+  if (update.step_id().empty() || update.step_id().size() > 128) {
+    return Invalid("step_update.step_id must be 1-128 bytes");
+  }
+  if (update.output().size() > kMaxOutputBytes) return Invalid("step_update.output over 16 KiB");
+  const auto& result = update.result();
+  if (result.summary().size() + result.error().size() + result.output_tail().size() >
+          kMaxResultTextBytes ||
+      result.problems_size() > 64) {
+    return Invalid("step_update.result is too large");
+  }
+  return grpc::Status::OK;
+}
+
+// Checks the reports and serializes them for the store.
+grpc::Status PackServices(const google::protobuf::RepeatedPtrField<topos::v1::ServiceReport>& services,
+                          std::string* packed) {
+  if (services.size() > kMaxServices) return Invalid("more than 64 services reported");
+  topos::v1::StoredServiceReports stored;
+  for (const auto& service : services) {
+    if (service.ByteSizeLong() > 4096) return Invalid("a service report is over 4 KiB");
+    *stored.add_services() = service;
+  }
+  *packed = stored.SerializeAsString();
   return grpc::Status::OK;
 }
 
@@ -93,9 +131,17 @@ grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
       if (hello.agent_version().size() > kMaxFactBytes) {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "agent_version too long");
       }
+      if (hello.journal_size() > kMaxJournalEntries) return Invalid("hello.journal over 200 entries");
+      for (const auto& entry : hello.journal()) {
+        if (auto valid = CheckStepUpdate(entry); !valid.ok()) return valid;
+      }
+      std::string services;
+      if (auto packed = PackServices(hello.services(), &services); !packed.ok()) return packed;
       hello_received_ = true;
+      std::vector<topos::v1::StepUpdate> journal(hello.journal().begin(), hello.journal().end());
       hub_.RecordHello(fqdn_, std::chrono::seconds(interval), hello.agent_version(),
-                       hello.facts().SerializeAsString(), hello.config_version(), now);
+                       hello.facts().SerializeAsString(), hello.config_version(),
+                       std::move(services), journal, now);
       return grpc::Status::OK;
     }
     case topos::v1::AgentMessage::kStoreApplied: {
@@ -115,7 +161,24 @@ grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
         return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                             "the first message on a stream must be Hello");
       }
-      hub_.RecordHeartbeat(fqdn_, now);
+      {
+        std::optional<std::string> services;
+        if (message.heartbeat().services_size() > 0) {
+          services.emplace();
+          if (auto packed = PackServices(message.heartbeat().services(), &*services); !packed.ok()) {
+            return packed;
+          }
+        }
+        hub_.RecordHeartbeat(fqdn_, now, std::move(services));
+      }
+      return grpc::Status::OK;
+    case topos::v1::AgentMessage::kStepUpdate:
+      if (!hello_received_) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "the first message on a stream must be Hello");
+      }
+      if (auto valid = CheckStepUpdate(message.step_update()); !valid.ok()) return valid;
+      hub_.RecordStepUpdate(fqdn_, message.step_update());
       return grpc::Status::OK;
     case topos::v1::AgentMessage::KIND_NOT_SET:
       break;

@@ -35,6 +35,7 @@ void ReportWriter::Queue(HostReport report) {
   if (report.agent_version) merged.agent_version = std::move(report.agent_version);
   if (report.facts) merged.facts = std::move(report.facts);
   if (report.applied_config_version) merged.applied_config_version = report.applied_config_version;
+  if (report.services) merged.services = std::move(report.services);
 }
 
 void ReportWriter::Flush() {

@@ -1,0 +1,62 @@
+#include "agent/node/agent_node.h"
+
+#include "agent/state/agent_state.h"
+#include "common/grpc_tls.h"
+
+namespace topos::agent {
+
+AgentNode::AgentNode(std::filesystem::path state_dir, NodeOptions options)
+    : state_dir_(std::move(state_dir)), options_(std::move(options)) {}
+
+AgentNode::~AgentNode() { Stop(); }
+
+Status AgentNode::Start() {
+  StateDir dir(state_dir_);
+  auto state = dir.Load();
+  if (!state.ok()) return state.status();
+  auto journal = StepJournal::Open(state_dir_);
+  if (!journal.ok()) return journal.status().WithContext("step journal");
+  auto services = MakeServiceManager(options_.service_manager, state_dir_);
+  if (!services.ok()) return services.status().WithContext("service manager");
+  services_ = std::move(*services);
+
+  StepContext context;
+  context.state_dir = state_dir_;
+  context.host_fqdn = state->host_fqdn;
+  context.ca_file = dir.root() / "identity" / "ca.pem";
+  context.journal = std::move(*journal);
+  context.services = services_;
+  context.artifacts = std::make_shared<ArtifactCache>(state_dir_ / "artifacts");
+  const bool private_connection = options_.link.private_connection;
+  context.controller = [dir, private_connection]()
+      -> std::unique_ptr<topos::v1::AgentService::StubInterface> {
+    // Loaded per use: the identity may have been renewed since.
+    auto current = dir.Load();
+    TlsIdentity identity = current.ok() ? current->identity : TlsIdentity{};
+    std::string address = current.ok() ? current->controller : "";
+    return topos::v1::AgentService::NewStub(
+        MakeChannel(address, MakeMutualTlsCredentials(identity), private_connection));
+  };
+  context.applied_config_version = [this] { return link_ ? link_->applied_config_version() : 0; };
+  executor_ = std::make_unique<StepExecutor>(std::move(context));
+
+  LinkOptions link_options = options_.link;
+  link_options.steps = executor_.get();
+  link_ = std::make_unique<ControllerLink>(dir, link_options);
+  TOPOS_RETURN_IF_ERROR(link_->Start());
+  executor_->Start();
+  return Status::Ok();
+}
+
+void AgentNode::Stop() {
+  if (link_) link_->Stop();
+  if (executor_) executor_->Stop();
+}
+
+Status AgentNode::Wait() {
+  Status ended = link_ ? link_->Wait() : Status::Ok();
+  if (executor_) executor_->Stop();
+  return ended;
+}
+
+}  // namespace topos::agent

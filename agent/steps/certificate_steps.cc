@@ -1,0 +1,234 @@
+// request_certificate and assign_certificate. The key is generated here and
+// never leaves the host: it waits in .tls-pending/ (0600) until the
+// certificate for it is issued and assigned.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <set>
+#include <system_error>
+
+#include "agent/steps/service_layout.h"
+#include "certs/certificate.h"
+#include "certs/csr.h"
+#include "certs/private_key.h"
+#include "common/file_io.h"
+#include "common/grpc_tls.h"
+
+namespace topos::agent {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The names a service certificate carries: the host, the pools it serves,
+// then the manifest's extra names; in that order, without repeats.
+std::vector<std::string> WantedNames(const topos::v1::HostConfig& slice,
+                                     const topos::v1::Service& manifest,
+                                     const std::string& host_fqdn) {
+  std::vector<std::string> names{host_fqdn};
+  auto add = [&](const std::string& name) {
+    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+    }
+  };
+  for (const auto& pool : slice.pools()) {
+    if (std::find(pool.hosts().begin(), pool.hosts().end(), host_fqdn) != pool.hosts().end()) {
+      add(pool.fqdn());
+    }
+  }
+  for (const auto& name : manifest.certificate().names()) add(name);
+  return names;
+}
+
+// True if `pem` is a certificate for exactly `names` that is not yet due
+// for renewal (two thirds of its lifetime).
+bool StillGood(const std::string& pem, const std::vector<std::string>& names) {
+  auto certificate = certs::Certificate::FromPem(pem);
+  if (!certificate.ok()) return false;
+  auto have = certificate->dns_names();
+  if (std::set<std::string>(have.begin(), have.end()) != std::set<std::string>(names.begin(), names.end())) {
+    return false;
+  }
+  auto lifetime = certificate->not_after() - certificate->not_before();
+  return std::chrono::system_clock::now() < certificate->not_before() + lifetime * 2 / 3;
+}
+
+std::int64_t Unix(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+Result<topos::v1::CertificateReply> Ask(StepContext& context, const topos::v1::CertificateRequest& request) {
+  auto stub = context.controller();
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() + kDefaultCallTimeout);
+  topos::v1::CertificateReply reply;
+  grpc::Status status = stub->RequestCertificate(&call, request, &reply);
+  if (!status.ok()) {
+    return Status::Unavailable("certificate request to the controller failed: " + status.error_message());
+  }
+  return reply;
+}
+
+}  // namespace
+
+Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const StepRun& run,
+                                                     bool* pending) {
+  auto slice = ReadCurrentSlice(context.state_dir);
+  if (!slice.ok()) return slice.status();
+  auto manifest = FindManifest(context.state_dir, run.step.service());
+  if (!manifest.ok()) return manifest.status();
+  topos::v1::StepResult result;
+  if (!manifest->has_certificate()) {
+    result.set_summary(manifest->name() + " needs no certificate");
+    return result;
+  }
+  auto record = context.journal->GetService(manifest->name());
+  if (!record.ok()) return Status::FailedPrecondition(record.status().message() + ": install it first");
+  ServiceLayout layout = LayoutOf(context, manifest->name());
+  auto binding = EffectiveBinding(*manifest);
+  auto cert_path = ServicePath(layout, "certificate.cert_file", binding.cert_file(), "");
+  if (!cert_path.ok()) return cert_path.status();
+  std::vector<std::string> names = WantedNames(*slice, *manifest, context.host_fqdn);
+
+  auto assigned = ReadFile(*cert_path, 1 << 20);
+  if (assigned.ok() && StillGood(*assigned, names)) {
+    result.set_summary("certificate " + record->certificate_serial() + " for " + manifest->name() +
+                       " is current");
+    return result;
+  }
+  auto waiting = ReadFile(layout.pending_tls() / "cert.pem", 1 << 20);
+  if (waiting.ok() && StillGood(*waiting, names)) {
+    result.set_summary("a certificate for " + manifest->name() + " is issued and waits to be assigned");
+    return result;
+  }
+
+  topos::v1::CertificateRequest request;
+  request.set_service(manifest->name());
+  fs::path key_path = layout.pending_tls() / "key.pem";
+  if (!record->pending_request_id().empty() && fs::exists(key_path)) {
+    request.set_request_id(record->pending_request_id());
+  } else {
+    auto key = certs::PrivateKey::Generate();
+    if (!key.ok()) return key.status();
+    auto csr = certs::Csr::Create(*key, context.host_fqdn, names);
+    if (!csr.ok()) return csr.status();
+    TOPOS_RETURN_IF_ERROR(EnsurePrivateDirectory(layout.pending_tls()));
+    TOPOS_RETURN_IF_ERROR(WriteFileAtomically(key_path, key->ToPem(), 0600));
+    request.set_csr_pem(csr->ToPem());
+  }
+  auto reply = Ask(context, request);
+  if (!reply.ok()) return reply.status();
+  result.set_certificate_request_id(reply->request_id());
+
+  switch (reply->state()) {
+    case topos::v1::CERTIFICATE_ISSUED: {
+      auto key_pem = ReadFile(key_path, 1 << 20);
+      if (!key_pem.ok()) return key_pem.status();
+      auto key = certs::PrivateKey::FromPem(*key_pem);
+      auto certificate = certs::Certificate::FromPem(reply->certificate_pem());
+      if (!key.ok() || !certificate.ok() || !certificate->MatchesKey(*key)) {
+        return Status::Internal("the controller returned a certificate that does not match our key");
+      }
+      TOPOS_RETURN_IF_ERROR(WriteFileAtomically(layout.pending_tls() / "cert.pem",
+                                                reply->certificate_pem(), 0644));
+      TOPOS_RETURN_IF_ERROR(WriteFileAtomically(layout.pending_tls() / "ca.pem",
+                                                reply->ca_bundle_pem(), 0644));
+      record->clear_pending_request_id();
+      TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+      result.set_changed(true);
+      std::string joined;
+      for (const auto& name : names) joined += (joined.empty() ? "" : ", ") + name;
+      result.set_summary("certificate " + certificate->serial_hex() + " issued for " + joined);
+      return result;
+    }
+    case topos::v1::CERTIFICATE_PENDING:
+      record->set_pending_request_id(reply->request_id());
+      TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+      *pending = true;
+      result.set_summary("certificate request " + reply->request_id() +
+                         " waits for approval (" + reply->reason() +
+                         "): toposctl certs approve " + reply->request_id());
+      return result;
+    case topos::v1::CERTIFICATE_DENIED: {
+      record->clear_pending_request_id();
+      TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+      std::error_code error;
+      fs::remove_all(layout.pending_tls(), error);
+      return Status::PermissionDenied("certificate request " + reply->request_id() +
+                                      " was denied: " + reply->reason());
+    }
+    default:
+      return Status::Internal("the controller answered the certificate request with no state");
+  }
+}
+
+Result<topos::v1::StepResult> AssignCertificateStep(StepContext& context, const StepRun& run) {
+  auto manifest = FindManifest(context.state_dir, run.step.service());
+  if (!manifest.ok()) return manifest.status();
+  topos::v1::StepResult result;
+  if (!manifest->has_certificate()) {
+    result.set_summary(manifest->name() + " needs no certificate");
+    return result;
+  }
+  auto record = context.journal->GetService(manifest->name());
+  if (!record.ok()) return Status::FailedPrecondition(record.status().message() + ": install it first");
+  ServiceLayout layout = LayoutOf(context, manifest->name());
+  auto binding = EffectiveBinding(*manifest);
+  auto cert_path = ServicePath(layout, "certificate.cert_file", binding.cert_file(), "");
+  auto key_path = ServicePath(layout, "certificate.key_file", binding.key_file(), "");
+  auto ca_path = ServicePath(layout, "certificate.ca_file", binding.ca_file(), "");
+  if (!cert_path.ok()) return cert_path.status();
+  if (!key_path.ok()) return key_path.status();
+  if (!ca_path.ok()) return ca_path.status();
+
+  auto cert_pem = ReadFile(layout.pending_tls() / "cert.pem", 1 << 20);
+  if (!cert_pem.ok()) {
+    if (fs::exists(*cert_path) && fs::exists(*key_path) && !record->certificate_serial().empty()) {
+      result.set_summary("certificate " + record->certificate_serial() + " already assigned");
+      return result;
+    }
+    return Status::FailedPrecondition("no issued certificate to assign for " + manifest->name() +
+                                      ": run request_certificate first");
+  }
+  auto key_pem = ReadFile(layout.pending_tls() / "key.pem", 1 << 20);
+  auto ca_pem = ReadFile(layout.pending_tls() / "ca.pem", 1 << 20);
+  if (!key_pem.ok()) return key_pem.status();
+  if (!ca_pem.ok()) return ca_pem.status();
+  auto certificate = certs::Certificate::FromPem(*cert_pem);
+  if (!certificate.ok()) return certificate.status();
+
+  std::error_code error;
+  for (const fs::path* path : {&*cert_path, &*key_path, &*ca_path}) {
+    fs::create_directories(path->parent_path(), error);
+  }
+  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(*key_path, *key_pem, 0600));
+  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(*ca_path, *ca_pem, 0644));
+  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(*cert_path, *cert_pem, 0644));
+  fs::remove_all(layout.pending_tls(), error);
+
+  record->set_certificate_serial(certificate->serial_hex());
+  record->clear_certificate_names();
+  for (const auto& name : certificate->dns_names()) record->add_certificate_names(name);
+  record->set_certificate_not_after_unix(Unix(certificate->not_after()));
+  TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+  result.set_changed(true);
+  result.set_summary("certificate " + certificate->serial_hex() + " assigned to " + manifest->name());
+
+  if (context.services->Query(manifest->name()).phase != ServiceState::Phase::kRunning) return result;
+  // A running service picks the new certificate up: by signal, or by restart.
+  if (!manifest->reload().empty() && manifest->reload() != "restart") {
+    auto signal = ParseSignalName(manifest->reload());
+    if (!signal.ok()) return signal.status();
+    TOPOS_RETURN_IF_ERROR(context.services->Signal(manifest->name(), *signal));
+    record->set_started_fingerprint(RunFingerprint(*manifest, *record));
+    TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+    result.set_summary(result.summary() + "; sent " + manifest->reload() + " to reload it");
+    return result;
+  }
+  auto restarted = StartAndCheck(context, run, *manifest, *record);
+  if (!restarted.ok()) return restarted.status().WithContext("restart with the new certificate");
+  result.set_pid(restarted->pid());
+  result.set_summary(result.summary() + "; restarted, healthy");
+  return result;
+}
+
+}  // namespace topos::agent

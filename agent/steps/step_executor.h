@@ -1,0 +1,75 @@
+// Runs deployment steps on this host. Steps arrive from the controller
+// (RunStep) and run one at a time, in arrival order, on the executor's own
+// thread; each is journaled before it starts and when it ends. A step id
+// seen before is not run again: its journaled outcome is reported instead,
+// so a reconnect never makes a step run twice. Steps cut off by a crash are
+// run again on start (they are idempotent).
+//
+// Updates (output chunks and the final outcome) go to the sink set with
+// SetSink. With no sink (disconnected) output is dropped and final outcomes
+// are kept, then sent when a sink is set again (they are also in the
+// journal the next Hello carries; the controller ignores duplicates).
+//
+// Also owns the service manager's tick (restart policies) on a timer.
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/steps/step_context.h"
+#include "topos/v1/agent.pb.h"
+
+namespace topos::agent {
+
+class StepExecutor {
+ public:
+  using UpdateSink = std::function<void(const topos::v1::StepUpdate&)>;
+
+  explicit StepExecutor(StepContext context);
+  ~StepExecutor();  // cancels the running step and joins
+
+  // Re-adopts services and re-queues interrupted steps, then starts the thread.
+  void Start();
+  void Stop();
+
+  void SetSink(UpdateSink sink);
+  // Queues a step. An invalid RunStep is answered at once with FAILED.
+  void Submit(const topos::v1::RunStep& step);
+  // Cancels a queued or running step; unknown ids are ignored.
+  void Cancel(const std::string& step_id);
+
+  // For Hello: the newest journal outcomes (running ones included).
+  std::vector<topos::v1::StepUpdate> RecentOutcomes(std::size_t limit = 200);
+  // For Hello and heartbeats: the services installed here.
+  std::vector<topos::v1::ServiceReport> ServiceReports();
+
+  // Waits until no step is queued or running (tests). False on timeout.
+  bool WaitIdle(std::chrono::milliseconds timeout);
+
+ private:
+  void Loop();
+  void RunOne(const topos::v1::RunStep& step);
+  void Emit(const topos::v1::StepUpdate& update);
+
+  StepContext context_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<topos::v1::RunStep> queue_;      // guarded
+  std::string running_id_;                    // guarded
+  std::shared_ptr<std::atomic<bool>> running_cancel_;  // guarded
+  UpdateSink sink_;                           // guarded
+  std::vector<topos::v1::StepUpdate> undelivered_;  // final outcomes while no sink; guarded
+  bool stopping_ = false;                     // guarded
+  std::thread thread_;
+};
+
+}  // namespace topos::agent
