@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: sets up, builds, starts a controller on the embedded SQLite
-# store, enrolls three local agents with one-time tokens, and prints
-# `toposctl hosts`. Everything lives under .demo/ and is stopped on exit.
+# store, enrolls three local agents with one-time tokens, deploys the example
+# service to chat01 (artifact, install, certificate, start, health check) and
+# shows it answering over TLS verified against the controller's CA, then
+# prints `toposctl hosts`. Everything lives under .demo/ and is stopped on exit.
 # Usage: scripts/demo.sh [--keep]   (--keep leaves controller and agents running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,10 @@ mkdir -p "$demo"
 port=${TOPOS_DEMO_PORT:-17443}
 pids=()
 stop_all() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-$keep || trap stop_all EXIT
+# Services outlive their agent by design; the demo stops the one it started.
+service_pid=""
+stop_service() { [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null || true; }
+$keep || trap 'stop_all; stop_service' EXIT
 
 echo "== validate the example topology offline"
 "$ctl" topology validate --roles examples/pchat/roles.yaml examples/pchat/topology.yaml
@@ -44,7 +49,8 @@ for host in fe01.contoso.test chat01.contoso.test chat02.contoso.test; do
   echo "   $command" | sed -E 's/--token [^ ]+/--token <secret>/'
   read -r -a argv <<< "$command"
   # Run the printed command with `run` instead of `enroll`: enroll, then stay connected.
-  "$agent" run "${argv[@]:2}" --heartbeat 2s > "$demo/agent-$host.log" 2>&1 &
+  "$agent" run "${argv[@]:2}" --heartbeat 2s --service-manager supervisor \
+    > "$demo/agent-$host.log" 2>&1 &
   pids+=($!)
 done
 
@@ -59,7 +65,23 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 echo
+echo "== push the example service's artifact and deploy it to chat01"
+"$ctl" artifact push "$bin/artifacts/topos-pchat-6.0.9319.tar.gz" --service topos-pchat --version 6.0.9319
+"$ctl" deploy --host chat01.contoso.test | tee "$demo/deploy.log"
+service_pid=$(sed -n 's/.*running (pid \([0-9]*\)).*/\1/p' "$demo/deploy.log" | head -1)
+echo
+echo "== the service answers over TLS, verified against the controller's CA"
+echo "\$ curl --cacert .demo/controller/ca/ca.pem https://chat01.contoso.test:5041/"
+curl -sS --max-time 5 --cacert "$demo/controller/ca/ca.pem" \
+  --resolve chat01.contoso.test:5041:127.0.0.1 https://chat01.contoso.test:5041/
+echo
+echo "== deploy again: every step finds nothing to do"
+"$ctl" deploy --host chat01.contoso.test | tail -1
+echo
+sleep 2  # one heartbeat: the agent reports its services
 "$ctl" hosts
+echo
+"$ctl" hosts show chat01.contoso.test | sed -n '/^Services:/,$p'
 echo
 echo "== local management store replication"
 "$ctl" replication status

@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost1.81-dev libssl-dev libspdlog-dev libgtest-dev libgmock-dev
   libsqlite3-dev libcli11-dev libyaml-cpp-dev libcpp-httplib-dev libarchive-dev
-  openssl procps
+  openssl procps curl ca-certificates
 )
 
 missing=()

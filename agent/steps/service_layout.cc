@@ -6,6 +6,8 @@
 #include <fstream>
 #include <system_error>
 
+#include <spdlog/spdlog.h>
+
 #include "certs/crypto.h"
 #include "common/file_io.h"
 
@@ -133,6 +135,11 @@ Result<topos::v1::StepResult> StartAndCheck(StepContext& context, const StepRun&
   if (!spec.ok()) return spec.status();
   TOPOS_RETURN_IF_ERROR(context.services->Start(*spec));
   const std::string name = manifest.name();
+  // Step overhead as docs/benchmarks.md reports it: step received to child spawned.
+  spdlog::info("{}: process spawned {} us after the step was received", name,
+               std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now() - run.started_at)
+                   .count());
   Status healthy = WaitHealthy(
       ProbeFor(context, manifest, run.Remaining()),
       [&] { return context.services->Query(name).phase == ServiceState::Phase::kRunning; },

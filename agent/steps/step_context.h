@@ -41,6 +41,7 @@ struct StepRun {
   const std::atomic<bool>& cancelled;
   std::chrono::steady_clock::time_point deadline;
   std::function<void(std::string_view)> output;  // streams a chunk to the controller
+  std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
 
   bool TimeLeft() const { return !cancelled.load() && std::chrono::steady_clock::now() < deadline; }
   std::chrono::milliseconds Remaining() const {

@@ -66,7 +66,7 @@ void StepExecutor::Start() {
     for (const auto& entry : context_.journal->Interrupted()) {
       spdlog::warn("step {} ({}) was cut off by a restart; running it again",
                    entry.step().step_id(), topos::v1::StepKind_Name(entry.step().kind()));
-      queue_.push_back(entry.step());
+      queue_.push_back({entry.step(), std::chrono::steady_clock::now()});
     }
   }
   thread_ = std::thread([this] { Loop(); });
@@ -123,10 +123,10 @@ void StepExecutor::Submit(const topos::v1::RunStep& step) {
     std::lock_guard lock(mutex_);
     if (running_id_ == step.step_id() ||
         std::any_of(queue_.begin(), queue_.end(),
-                    [&](const auto& queued) { return queued.step_id() == step.step_id(); })) {
+                    [&](const auto& queued) { return queued.step.step_id() == step.step_id(); })) {
       return;
     }
-    queue_.push_back(step);
+    queue_.push_back({step, std::chrono::steady_clock::now()});
   }
   wake_.notify_all();
 }
@@ -137,9 +137,9 @@ void StepExecutor::Cancel(const std::string& step_id) {
     std::lock_guard lock(mutex_);
     if (running_id_ == step_id && running_cancel_) running_cancel_->store(true);
     auto it = std::find_if(queue_.begin(), queue_.end(),
-                           [&](const auto& queued) { return queued.step_id() == step_id; });
+                           [&](const auto& queued) { return queued.step.step_id() == step_id; });
     if (it != queue_.end()) {
-      dropped = *it;
+      dropped = it->step;
       queue_.erase(it);
     }
   }
@@ -158,7 +158,7 @@ void StepExecutor::Cancel(const std::string& step_id) {
 void StepExecutor::Loop() {
   auto next_tick = std::chrono::steady_clock::now();
   for (;;) {
-    std::optional<topos::v1::RunStep> step;
+    std::optional<Queued> step;
     {
       std::unique_lock lock(mutex_);
       wake_.wait_until(lock, next_tick, [this] { return stopping_ || !queue_.empty(); });
@@ -166,7 +166,7 @@ void StepExecutor::Loop() {
       if (!queue_.empty()) {
         step = queue_.front();
         queue_.pop_front();
-        running_id_ = step->step_id();
+        running_id_ = step->step.step_id();
         running_cancel_ = std::make_shared<std::atomic<bool>>(false);
       }
     }
@@ -183,7 +183,8 @@ void StepExecutor::Loop() {
   }
 }
 
-void StepExecutor::RunOne(const topos::v1::RunStep& step) {
+void StepExecutor::RunOne(const Queued& queued) {
+  const topos::v1::RunStep& step = queued.step;
   std::shared_ptr<std::atomic<bool>> cancelled;
   {
     std::lock_guard lock(mutex_);
@@ -210,7 +211,8 @@ void StepExecutor::RunOne(const topos::v1::RunStep& step) {
                   chunk.remove_prefix(piece.size());
                   Emit(update);
                 }
-              }};
+              },
+              queued.received_at};
   bool pending = false;
   Result<topos::v1::StepResult> result = Status::Internal("unreachable");
   switch (step.kind()) {

@@ -57,13 +57,17 @@ class StepExecutor {
 
  private:
   void Loop();
-  void RunOne(const topos::v1::RunStep& step);
+  struct Queued {
+    topos::v1::RunStep step;
+    std::chrono::steady_clock::time_point received_at;
+  };
+  void RunOne(const Queued& queued);
   void Emit(const topos::v1::StepUpdate& update);
 
   StepContext context_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<topos::v1::RunStep> queue_;      // guarded
+  std::deque<Queued> queue_;                  // guarded
   std::string running_id_;                    // guarded
   std::shared_ptr<std::atomic<bool>> running_cancel_;  // guarded
   UpdateSink sink_;                           // guarded

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Deployment step benchmark on this machine: one controller, one real
+# topos-agent, a service whose artifact is SIZE_MB of incompressible data.
+# Prints:
+#   - artifact push time (toposctl -> controller);
+#   - install_service (fetch + SHA-256 verify + unpack + hook) time and MB/s;
+#   - step overhead: start_service step received -> child spawned (agent log);
+#   - agent RSS idle (enrolled, one supervised service) and its peak (VmHWM)
+#     over the install.
+# Builds in Release. Usage: scripts/bench-steps.sh [SIZE_MB=100]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size_mb=${1:-100}
+if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then  # set it to reuse an existing build-release/
+  bash scripts/install-deps.sh > /dev/null
+  bash scripts/build.sh build-release Release > /dev/null
+fi
+bin=${TOPOS_BENCH_BIN:-build-release}  # TOPOS_BENCH_BIN: another build directory
+ctl=$bin/controller/cli/toposctl
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$work/service.pid" ] && kill "$(cat "$work/service.pid")" 2>/dev/null
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port=$(( 20000 + RANDOM % 20000 ))
+host=bench01.bench.test
+
+# The artifact: a tiny service script plus SIZE_MB of random bytes.
+mkdir -p "$work/pkg/bin"
+printf '#!/bin/sh\necho $$ > "$BENCH_PID_FILE"\nexec sleep 100000\n' > "$work/pkg/bin/svc"
+chmod +x "$work/pkg/bin/svc"
+head -c "$((size_mb * 1024 * 1024))" /dev/urandom > "$work/pkg/payload.bin"
+tar -C "$work/pkg" -czf "$work/bench-svc.tar.gz" bin payload.bin
+artifact_bytes=$(stat -c %s "$work/bench-svc.tar.gz")
+
+cat > "$work/roles.yaml" <<YAML
+roles:
+  - name: bench
+    description: benchmark service hosts
+YAML
+cat > "$work/topology.yaml" <<YAML
+sites:
+  - name: lab
+hosts:
+  - fqdn: $host
+pools:
+  - name: bench
+    fqdn: bench.bench.test
+    role: bench
+    site: lab
+    hosts: [$host]
+services:
+  - name: bench-svc
+    role: bench
+    version: "1"
+    artifact: bench-svc
+    install_hook: {argv: [test, -f, payload.bin]}
+    start: {argv: [bin/svc]}
+    env: [{name: BENCH_PID_FILE, value: "$work/service.pid"}]
+YAML
+
+$bin/controller/topos-controller init --data-dir "$work/ctl" --name controller.bench.test \
+  --listen "127.0.0.1:$port" > /dev/null
+GRPC_VERBOSITY=ERROR $bin/controller/topos-controller --log-level warn run --data-dir "$work/ctl" \
+  > "$work/controller.log" 2>&1 &
+pids+=($!)
+export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
+for _ in $(seq 1 50); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.2; done
+"$ctl" topology publish --roles "$work/roles.yaml" "$work/topology.yaml" > /dev/null
+command=$("$ctl" token create --host "$host" --state-dir "$work/agent" --output command)
+read -r -a argv <<< "$command"
+GRPC_VERBOSITY=ERROR $bin/agent/topos-agent run "${argv[@]:2}" --service-manager supervisor \
+  > "$work/agent.log" 2>&1 &
+agent_pid=$!
+pids+=($agent_pid)
+for _ in $(seq 1 50); do "$ctl" hosts --output json | grep -q '"status": "online"' && break; sleep 0.2; done
+
+ms() { date +%s%3N; }
+rss_kib() { awk "/$1/ {print \$2}" "/proc/$agent_pid/status"; }
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+echo "artifact: $(awk "BEGIN {printf \"%.1f\", $artifact_bytes / 1e6}") MB (incompressible), controller and agent on this machine"
+idle_before=$(rss_kib VmRSS)
+t0=$(ms)
+"$ctl" artifact push "$work/bench-svc.tar.gz" --service bench-svc --version 1 > /dev/null
+t1=$(ms)
+echo "push: $((t1 - t0)) ms ($(awk "BEGIN {printf \"%.0f\", $artifact_bytes / 1e3 / ($t1 - $t0)}") MB/s)"
+"$ctl" deploy --host "$host" --step-timeout 10m > "$work/deploy.log" || { cat "$work/deploy.log"; exit 1; }
+# The agent logs each step's start and outcome with millisecond timestamps.
+start_line=$(grep -m1 "INSTALL_SERVICE bench-svc started" "$work/agent.log")
+step_id=$(echo "$start_line" | awk '{for (i = 1; i < NF; i++) if ($i == "step") print $(i + 1)}')
+end_line=$(grep -m1 "step $step_id INSTALL_SERVICE STEP_" "$work/agent.log")
+to_ms() { date -d "$1" +%s%3N; }
+install_ms=$(( $(to_ms "${end_line%% *}") - $(to_ms "${start_line%% *}") ))
+echo "install_service (fetch + verify + unpack + hook): $install_ms ms ($(awk "BEGIN {printf \"%.0f\", $artifact_bytes / 1e3 / $install_ms}") MB/s)"
+grep -o "process spawned [0-9]* us after the step was received" "$work/agent.log" | head -1 \
+  | sed -E 's/process spawned ([0-9]+) us.*/step overhead (start_service received -> child spawned): \1 us/'
+peak=$(rss_kib VmHWM)
+sleep 12  # a heartbeat or so, idle with one supervised service
+echo "agent RSS: idle before deploy $((idle_before / 1024)) MiB, idle after with one supervised service $(( $(rss_kib VmRSS) / 1024 )) MiB, peak during install $((peak / 1024)) MiB"
