@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <system_error>
 
@@ -68,44 +69,64 @@ Result<topos::v1::CertificateReply> Ask(StepContext& context, const topos::v1::C
   return reply;
 }
 
+// What both certificate steps start from. Nullopt: the service has no
+// certificate binding, so there is nothing to do.
+struct CertificateTarget {
+  topos::v1::Service manifest;
+  topos::v1::InstalledService record;
+  ServiceLayout layout;
+  TlsPaths paths;
+};
+
+Result<std::optional<CertificateTarget>> LoadTarget(StepContext& context, const StepRun& run) {
+  auto manifest = FindManifest(context.state_dir, run.step.service());
+  if (!manifest.ok()) return manifest.status();
+  if (!manifest->has_certificate()) return std::optional<CertificateTarget>();
+  auto record = context.journal->GetService(manifest->name());
+  if (!record.ok()) return Status::FailedPrecondition(record.status().message() + ": install it first");
+  ServiceLayout layout = LayoutOf(context, manifest->name());
+  auto paths = TlsPathsOf(layout, EffectiveBinding(*manifest));
+  if (!paths.ok()) return paths.status();
+  return std::optional<CertificateTarget>(
+      CertificateTarget{std::move(*manifest), std::move(*record), layout, *paths});
+}
+
+topos::v1::StepResult NothingToBind(const std::string& service) {
+  topos::v1::StepResult result;
+  result.set_summary(service + " needs no certificate");
+  return result;
+}
+
 }  // namespace
 
 Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const StepRun& run,
                                                      bool* pending) {
   auto slice = ReadCurrentSlice(context.state_dir);
   if (!slice.ok()) return slice.status();
-  auto manifest = FindManifest(context.state_dir, run.step.service());
-  if (!manifest.ok()) return manifest.status();
+  auto target = LoadTarget(context, run);
+  if (!target.ok()) return target.status();
+  if (!*target) return NothingToBind(run.step.service());
+  auto& [manifest, record, layout, paths] = **target;
   topos::v1::StepResult result;
-  if (!manifest->has_certificate()) {
-    result.set_summary(manifest->name() + " needs no certificate");
-    return result;
-  }
-  auto record = context.journal->GetService(manifest->name());
-  if (!record.ok()) return Status::FailedPrecondition(record.status().message() + ": install it first");
-  ServiceLayout layout = LayoutOf(context, manifest->name());
-  auto binding = EffectiveBinding(*manifest);
-  auto cert_path = ServicePath(layout, "certificate.cert_file", binding.cert_file(), "");
-  if (!cert_path.ok()) return cert_path.status();
-  std::vector<std::string> names = WantedNames(*slice, *manifest, context.host_fqdn);
+  std::vector<std::string> names = WantedNames(*slice, manifest, context.host_fqdn);
 
-  auto assigned = ReadFile(*cert_path, 1 << 20);
+  auto assigned = ReadFile(paths.cert, 1 << 20);
   if (assigned.ok() && StillGood(*assigned, names)) {
-    result.set_summary("certificate " + record->certificate_serial() + " for " + manifest->name() +
+    result.set_summary("certificate " + record.certificate_serial() + " for " + manifest.name() +
                        " is current");
     return result;
   }
   auto waiting = ReadFile(layout.pending_tls() / "cert.pem", 1 << 20);
   if (waiting.ok() && StillGood(*waiting, names)) {
-    result.set_summary("a certificate for " + manifest->name() + " is issued and waits to be assigned");
+    result.set_summary("a certificate for " + manifest.name() + " is issued and waits to be assigned");
     return result;
   }
 
   topos::v1::CertificateRequest request;
-  request.set_service(manifest->name());
+  request.set_service(manifest.name());
   fs::path key_path = layout.pending_tls() / "key.pem";
-  if (!record->pending_request_id().empty() && fs::exists(key_path)) {
-    request.set_request_id(record->pending_request_id());
+  if (!record.pending_request_id().empty() && fs::exists(key_path)) {
+    request.set_request_id(record.pending_request_id());
   } else {
     auto key = certs::PrivateKey::Generate();
     if (!key.ok()) return key.status();
@@ -132,8 +153,8 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
                                                 reply->certificate_pem(), 0644));
       TOPOS_RETURN_IF_ERROR(WriteFileAtomically(layout.pending_tls() / "ca.pem",
                                                 reply->ca_bundle_pem(), 0644));
-      record->clear_pending_request_id();
-      TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+      record.clear_pending_request_id();
+      TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
       result.set_changed(true);
       std::string joined;
       for (const auto& name : names) joined += (joined.empty() ? "" : ", ") + name;
@@ -141,16 +162,16 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
       return result;
     }
     case topos::v1::CERTIFICATE_PENDING:
-      record->set_pending_request_id(reply->request_id());
-      TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+      record.set_pending_request_id(reply->request_id());
+      TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
       *pending = true;
       result.set_summary("certificate request " + reply->request_id() +
                          " waits for approval (" + reply->reason() +
                          "): toposctl certs approve " + reply->request_id());
       return result;
     case topos::v1::CERTIFICATE_DENIED: {
-      record->clear_pending_request_id();
-      TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+      record.clear_pending_request_id();
+      TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
       std::error_code error;
       fs::remove_all(layout.pending_tls(), error);
       return Status::PermissionDenied("certificate request " + reply->request_id() +
@@ -162,31 +183,19 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
 }
 
 Result<topos::v1::StepResult> AssignCertificateStep(StepContext& context, const StepRun& run) {
-  auto manifest = FindManifest(context.state_dir, run.step.service());
-  if (!manifest.ok()) return manifest.status();
+  auto target = LoadTarget(context, run);
+  if (!target.ok()) return target.status();
+  if (!*target) return NothingToBind(run.step.service());
+  auto& [manifest, record, layout, paths] = **target;
   topos::v1::StepResult result;
-  if (!manifest->has_certificate()) {
-    result.set_summary(manifest->name() + " needs no certificate");
-    return result;
-  }
-  auto record = context.journal->GetService(manifest->name());
-  if (!record.ok()) return Status::FailedPrecondition(record.status().message() + ": install it first");
-  ServiceLayout layout = LayoutOf(context, manifest->name());
-  auto binding = EffectiveBinding(*manifest);
-  auto cert_path = ServicePath(layout, "certificate.cert_file", binding.cert_file(), "");
-  auto key_path = ServicePath(layout, "certificate.key_file", binding.key_file(), "");
-  auto ca_path = ServicePath(layout, "certificate.ca_file", binding.ca_file(), "");
-  if (!cert_path.ok()) return cert_path.status();
-  if (!key_path.ok()) return key_path.status();
-  if (!ca_path.ok()) return ca_path.status();
 
   auto cert_pem = ReadFile(layout.pending_tls() / "cert.pem", 1 << 20);
   if (!cert_pem.ok()) {
-    if (fs::exists(*cert_path) && fs::exists(*key_path) && !record->certificate_serial().empty()) {
-      result.set_summary("certificate " + record->certificate_serial() + " already assigned");
+    if (fs::exists(paths.cert) && fs::exists(paths.key) && !record.certificate_serial().empty()) {
+      result.set_summary("certificate " + record.certificate_serial() + " already assigned");
       return result;
     }
-    return Status::FailedPrecondition("no issued certificate to assign for " + manifest->name() +
+    return Status::FailedPrecondition("no issued certificate to assign for " + manifest.name() +
                                       ": run request_certificate first");
   }
   auto key_pem = ReadFile(layout.pending_tls() / "key.pem", 1 << 20);
@@ -197,34 +206,34 @@ Result<topos::v1::StepResult> AssignCertificateStep(StepContext& context, const 
   if (!certificate.ok()) return certificate.status();
 
   std::error_code error;
-  for (const fs::path* path : {&*cert_path, &*key_path, &*ca_path}) {
+  for (const fs::path* path : {&paths.cert, &paths.key, &paths.ca}) {
     fs::create_directories(path->parent_path(), error);
   }
-  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(*key_path, *key_pem, 0600));
-  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(*ca_path, *ca_pem, 0644));
-  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(*cert_path, *cert_pem, 0644));
+  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.key, *key_pem, 0600));
+  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.ca, *ca_pem, 0644));
+  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.cert, *cert_pem, 0644));
   fs::remove_all(layout.pending_tls(), error);
 
-  record->set_certificate_serial(certificate->serial_hex());
-  record->clear_certificate_names();
-  for (const auto& name : certificate->dns_names()) record->add_certificate_names(name);
-  record->set_certificate_not_after_unix(Unix(certificate->not_after()));
-  TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
+  record.set_certificate_serial(certificate->serial_hex());
+  record.clear_certificate_names();
+  for (const auto& name : certificate->dns_names()) record.add_certificate_names(name);
+  record.set_certificate_not_after_unix(Unix(certificate->not_after()));
+  TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
   result.set_changed(true);
-  result.set_summary("certificate " + certificate->serial_hex() + " assigned to " + manifest->name());
+  result.set_summary("certificate " + certificate->serial_hex() + " assigned to " + manifest.name());
 
-  if (context.services->Query(manifest->name()).phase != ServiceState::Phase::kRunning) return result;
+  if (context.services->Query(manifest.name()).phase != ServiceState::Phase::kRunning) return result;
   // A running service picks the new certificate up: by signal, or by restart.
-  if (!manifest->reload().empty() && manifest->reload() != "restart") {
-    auto signal = ParseSignalName(manifest->reload());
+  if (!manifest.reload().empty() && manifest.reload() != "restart") {
+    auto signal = ParseSignalName(manifest.reload());
     if (!signal.ok()) return signal.status();
-    TOPOS_RETURN_IF_ERROR(context.services->Signal(manifest->name(), *signal));
-    record->set_started_fingerprint(RunFingerprint(*manifest, *record));
-    TOPOS_RETURN_IF_ERROR(context.journal->PutService(*record));
-    result.set_summary(result.summary() + "; sent " + manifest->reload() + " to reload it");
+    TOPOS_RETURN_IF_ERROR(context.services->Signal(manifest.name(), *signal));
+    record.set_started_fingerprint(RunFingerprint(manifest, record));
+    TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
+    result.set_summary(result.summary() + "; sent " + manifest.reload() + " to reload it");
     return result;
   }
-  auto restarted = StartAndCheck(context, run, *manifest, *record);
+  auto restarted = StartAndCheck(context, run, manifest, record);
   if (!restarted.ok()) return restarted.status().WithContext("restart with the new certificate");
   result.set_pid(restarted->pid());
   result.set_summary(result.summary() + "; restarted, healthy");

@@ -55,6 +55,17 @@ topos::v1::CertificateBinding EffectiveBinding(const topos::v1::Service& manifes
   return binding;
 }
 
+Result<TlsPaths> TlsPathsOf(const ServiceLayout& layout,
+                           const topos::v1::CertificateBinding& binding) {
+  auto cert = ServicePath(layout, "certificate.cert_file", binding.cert_file(), "");
+  if (!cert.ok()) return cert.status();
+  auto key = ServicePath(layout, "certificate.key_file", binding.key_file(), "");
+  if (!key.ok()) return key.status();
+  auto ca = ServicePath(layout, "certificate.ca_file", binding.ca_file(), "");
+  if (!ca.ok()) return ca.status();
+  return TlsPaths{*cert, *key, *ca};
+}
+
 HealthProbe ProbeFor(const StepContext& context, const topos::v1::Service& manifest,
                      std::chrono::milliseconds remaining) {
   HealthProbe probe;

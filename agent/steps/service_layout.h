@@ -39,6 +39,14 @@ Result<std::filesystem::path> ServicePath(const ServiceLayout& layout, const std
 // The certificate binding with defaults filled in (TOPOS_TLS_* variables, tls/*.pem files).
 topos::v1::CertificateBinding EffectiveBinding(const topos::v1::Service& manifest);
 
+// Where the binding puts certificate, key and CA chain (absolute paths).
+struct TlsPaths {
+  std::filesystem::path cert;
+  std::filesystem::path key;
+  std::filesystem::path ca;
+};
+Result<TlsPaths> TlsPathsOf(const ServiceLayout& layout, const topos::v1::CertificateBinding& binding);
+
 // The health probe a manifest asks for, bounded by the step's remaining time.
 HealthProbe ProbeFor(const StepContext& context, const topos::v1::Service& manifest,
                      std::chrono::milliseconds remaining);

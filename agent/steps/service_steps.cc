@@ -73,15 +73,11 @@ Result<ServiceRunSpec> BuildRunSpec(StepContext& context, const topos::v1::Servi
                                 (context.state_dir / "store" / "current.json").string());
   if (manifest.has_certificate()) {
     auto binding = EffectiveBinding(manifest);
-    auto cert = ServicePath(layout, "certificate.cert_file", binding.cert_file(), "");
-    auto key = ServicePath(layout, "certificate.key_file", binding.key_file(), "");
-    auto ca = ServicePath(layout, "certificate.ca_file", binding.ca_file(), "");
-    if (!cert.ok()) return cert.status();
-    if (!key.ok()) return key.status();
-    if (!ca.ok()) return ca.status();
-    spec.command.env.emplace_back(binding.cert_env(), cert->string());
-    spec.command.env.emplace_back(binding.key_env(), key->string());
-    spec.command.env.emplace_back(binding.ca_env(), ca->string());
+    auto paths = TlsPathsOf(layout, binding);
+    if (!paths.ok()) return paths.status();
+    spec.command.env.emplace_back(binding.cert_env(), paths->cert.string());
+    spec.command.env.emplace_back(binding.key_env(), paths->key.string());
+    spec.command.env.emplace_back(binding.ca_env(), paths->ca.string());
   }
   if (!manifest.run_as().empty()) {
     auto user = LookUpUser(manifest.run_as());
