@@ -59,6 +59,7 @@ std::int64_t Unix(std::chrono::system_clock::time_point t) {
 
 Result<topos::v1::CertificateReply> Ask(StepContext& context, const topos::v1::CertificateRequest& request) {
   auto stub = context.controller();
+  if (!stub) return Status::Unavailable("no connection to the controller to request a certificate");
   grpc::ClientContext call;
   call.set_deadline(std::chrono::system_clock::now() + kDefaultCallTimeout);
   topos::v1::CertificateReply reply;

@@ -118,8 +118,10 @@ Result<topos::v1::StepResult> CheckPrerequisitesStep(StepContext& context, const
   if (running) wanted.clear_ports();
   auto problems = UnmetPrerequisites(wanted, ObserveHost(context.state_dir));
   topos::v1::StepResult result;
-  for (const auto& problem : problems) result.add_problems(problem);
   if (!problems.empty()) {
+    for (const auto& problem : problems) {
+      if (run.failure_detail != nullptr) run.failure_detail->add_problems(problem);
+    }
     std::string joined;
     for (const auto& problem : problems) joined += (joined.empty() ? "" : "; ") + problem;
     return Status::FailedPrecondition(std::to_string(problems.size()) +
@@ -204,6 +206,7 @@ Result<topos::v1::StepResult> InstallServiceStep(StepContext& context, const Ste
                                       "); publish the new artifact under a new version");
   }
   auto stub = context.controller();
+  if (!stub) return Status::Unavailable("no connection to the controller to fetch the artifact");
   auto artifact = context.artifacts->Fetch(*stub, sha256, run.step.artifact().size(), 5, &run.cancelled);
   if (!artifact.ok()) return artifact.status();
 
@@ -237,7 +240,7 @@ Result<topos::v1::StepResult> InstallServiceStep(StepContext& context, const Ste
     if (!ran.ok() || !ran->succeeded()) {
       fs::remove_all(target, error);
       if (!ran.ok()) return ran.status().WithContext("install hook");
-      result.set_output_tail(ran->output_tail);
+      if (run.failure_detail != nullptr) run.failure_detail->set_output_tail(ran->output_tail);
       return Status::FailedPrecondition("install hook " + ran->Describe() +
                                         (ran->output_tail.empty() ? "" : "\nlast output:\n" + ran->output_tail));
     }

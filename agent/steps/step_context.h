@@ -27,7 +27,8 @@ struct StepContext {
   std::shared_ptr<StepJournal> journal;
   std::shared_ptr<ServiceManager> services;
   std::shared_ptr<ArtifactCache> artifacts;
-  // A stub for unary calls to the controller (FetchArtifact, RequestCertificate).
+  // A stub for unary calls to the controller (FetchArtifact, RequestCertificate);
+  // may return null when there is no identity to call with.
   std::function<std::unique_ptr<topos::v1::AgentService::StubInterface>()> controller;
   // The local store's applied version (the link updates it).
   std::function<std::uint64_t()> applied_config_version;
@@ -42,6 +43,9 @@ struct StepRun {
   std::chrono::steady_clock::time_point deadline;
   std::function<void(std::string_view)> output;  // streams a chunk to the controller
   std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
+  // Details a failing step reports besides its error (unmet prerequisites,
+  // the failed command's output tail); never null when the executor runs it.
+  topos::v1::StepResult* failure_detail = nullptr;
 
   bool TimeLeft() const { return !cancelled.load() && std::chrono::steady_clock::now() < deadline; }
   std::chrono::milliseconds Remaining() const {

@@ -213,6 +213,8 @@ void StepExecutor::RunOne(const Queued& queued) {
                 }
               },
               queued.received_at};
+  topos::v1::StepResult failure_detail;
+  run.failure_detail = &failure_detail;
   bool pending = false;
   Result<topos::v1::StepResult> result = Status::Internal("unreachable");
   switch (step.kind()) {
@@ -227,6 +229,18 @@ void StepExecutor::RunOne(const Queued& queued) {
     case topos::v1::ROLLBACK: result = RollbackStep(context_, run); break;
     default: result = Status::InvalidArgument("unknown step kind"); break;
   }
+  bool shutting_down = false;
+  {
+    std::lock_guard lock(mutex_);
+    shutting_down = stopping_;
+  }
+  if (!result.ok() && shutting_down) {
+    // Cut off by the agent stopping, not by the operator: the journal keeps
+    // it RUNNING, so the next start runs it again (steps are idempotent).
+    spdlog::warn("step {} interrupted by agent shutdown; it runs again when the agent starts",
+                 step.step_id());
+    return;
+  }
   if (result.ok()) {
     *entry.mutable_result() = *result;
     entry.set_state(pending ? topos::v1::STEP_PENDING : topos::v1::STEP_SUCCEEDED);
@@ -237,6 +251,7 @@ void StepExecutor::RunOne(const Queued& queued) {
                                           : "deadline passed: " + result.status().message());
   } else {
     entry.set_state(topos::v1::STEP_FAILED);
+    *entry.mutable_result() = failure_detail;
     entry.mutable_result()->set_error(result.status().message());
   }
   entry.set_finished_at_unix_ms(NowMs());

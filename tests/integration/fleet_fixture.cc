@@ -105,6 +105,16 @@ std::unique_ptr<agent::ControllerLink> FleetTest::StartLink(const std::string& h
   return link;
 }
 
+std::unique_ptr<agent::AgentNode> FleetTest::StartNode(const std::string& host) {
+  agent::NodeOptions options;
+  options.link = FastLink();
+  options.service_manager = agent::ServiceManagerKind::kSupervisor;
+  auto node = std::make_unique<agent::AgentNode>(StateDirOf(host), options);
+  Status started = node->Start();
+  EXPECT_TRUE(started.ok()) << host << ": " << started.message();
+  return node;
+}
+
 topos::v1::ListHostsResponse FleetTest::ListHosts() {
   topos::v1::ListHostsResponse response;
   auto context = Context();

@@ -11,6 +11,7 @@
 
 #include "agent/link/controller_link.h"
 #include "agent/link/enroller.h"
+#include "agent/node/agent_node.h"
 #include "controller/server.h"
 #include "topos/v1/admin.grpc.pb.h"
 
@@ -36,6 +37,9 @@ class FleetTest : public ::testing::Test {
   std::unique_ptr<agent::ControllerLink> StartLink(const std::string& host,
                                                    agent::LinkOptions options = FastLink());
   static agent::LinkOptions FastLink();
+  // A whole agent (link, step executor, built-in supervisor) on `host`'s
+  // state directory, started; EXPECTs Start to succeed.
+  std::unique_ptr<agent::AgentNode> StartNode(const std::string& host);
 
   topos::v1::ListHostsResponse ListHosts();
   std::string StatusOf(const std::string& host);
