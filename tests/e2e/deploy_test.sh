@@ -47,8 +47,11 @@ https / | grep -q "Hello from pchat on $host" || fail "service does not answer o
 "$ctl_bin" deploy --host "$host" --step-timeout 60s > "$work/deploy2.log" || fail "second deploy"
 grep -q "(0 changed, 6 unchanged)" "$work/deploy2.log" || fail "second deploy changed something: $(cat "$work/deploy2.log")"
 
-service_pid=$("$ctl_bin" hosts show "$host" --output json | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -1)
-[ -n "$service_pid" ] || fail "hosts show has no service pid"
+service_pid=$(sed -n 's/.*running (pid \([0-9]*\)).*/\1/p' "$work/deploy1.log" | head -1)
+[ -n "$service_pid" ] || fail "deploy printed no service pid"
+# hosts show learns the services from the agent's next heartbeat.
+eventually bash -c "'$ctl_bin' hosts show '$host' | grep -Eq 'topos-pchat +6.0.9319 +running +$service_pid'" \
+  || fail "hosts show does not list topos-pchat running as pid $service_pid: $("$ctl_bin" hosts show "$host")"
 kill -9 "$agent_pid"
 wait "$agent_pid" 2>/dev/null || true
 https /healthz | grep -q ok || fail "service died with the agent"
