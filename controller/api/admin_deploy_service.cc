@@ -82,12 +82,17 @@ class DeployReactor final : public grpc::ServerWriteReactor<topos::v1::DeployEve
     }
     const std::uint32_t timeout = request_.step_timeout_seconds() == 0 ? kDefaultStepTimeoutSeconds
                                                                        : request_.step_timeout_seconds();
-    auto steps = PlanHostDeploy(
-        *slice,
-        [this](const v1::Service& service) {
-          return context_.artifacts.Resolve(service.name(), service.version(), service.artifact());
-        },
-        "deploy-" + certs::HexEncode(certs::RandomBytes(6)), timeout);
+    const std::string prefix = "deploy-" + certs::HexEncode(certs::RandomBytes(6));
+    auto steps =
+        request_.action() != v1::STEP_KIND_UNSPECIFIED
+            ? PlanServiceAction(*slice, request_.action(), request_.service(), prefix, timeout)
+            : PlanHostDeploy(
+                  *slice,
+                  [this](const v1::Service& service) {
+                    return context_.artifacts.Resolve(service.name(), service.version(),
+                                                      service.artifact());
+                  },
+                  prefix, timeout);
     if (!steps.ok()) return FinishWith(ToGrpc(steps.status()));
 
     if (request_.dry_run()) {

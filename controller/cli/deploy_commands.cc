@@ -26,10 +26,14 @@ void PrintIndented(const std::string& text, const std::string& prefix) {
 }
 
 int Deploy(const ConnectionOptions& connection, const std::string& host, bool dry_run,
-           const std::string& step_timeout) {
+           const std::string& step_timeout,
+           topos::v1::StepKind action = topos::v1::STEP_KIND_UNSPECIFIED,
+           const std::string& service = "") {
   topos::v1::DeployRequest request;
   request.set_host_fqdn(host);
   request.set_dry_run(dry_run);
+  request.set_action(action);
+  request.set_service(service);
   if (!step_timeout.empty()) {
     auto timeout = ParseDuration(step_timeout);
     if (!timeout.ok()) return Fail(timeout.status().WithContext("--step-timeout"));
@@ -120,6 +124,36 @@ void RegisterDeployCommands(CLI::App& app, ConnectionOptions& connection, Action
       return Deploy(connection, *host, *dry_run, *step_timeout);
     };
   });
+
+  // `toposctl service start|stop|uninstall|rollback NAME --host FQDN`: one step.
+  auto* service = app.add_subcommand("service", "Act on one service of one host");
+  service->require_subcommand(1);
+  struct ServiceAction {
+    const char* name;
+    topos::v1::StepKind kind;
+    const char* help;
+  };
+  static const ServiceAction kActions[] = {
+      {"start", topos::v1::START_SERVICE, "Start it (or restart it if its configuration changed) and wait for its health check"},
+      {"stop", topos::v1::STOP_SERVICE, "Stop it (stop signal, then SIGKILL after the stop timeout); it stays installed"},
+      {"uninstall", topos::v1::UNINSTALL_SERVICE, "Stop it and remove its files, certificate and key from the host"},
+      {"rollback", topos::v1::ROLLBACK, "Switch back to the previously installed version (restarting it if it runs)"},
+  };
+  for (const auto& entry : kActions) {
+    auto name = std::make_shared<std::string>();
+    auto target = std::make_shared<std::string>();
+    auto timeout = std::make_shared<std::string>();
+    auto* command = service->add_subcommand(entry.name, entry.help);
+    command->add_option("SERVICE", *name, "The service's name")->required();
+    command->add_option("--host", *target, "The host's FQDN")->required();
+    command->add_option("--step-timeout", *timeout, "Deadline of the step (default 5m)");
+    const topos::v1::StepKind kind = entry.kind;
+    command->callback([&, name, target, timeout, kind] {
+      action = [&, name, target, timeout, kind] {
+        return Deploy(connection, *target, false, *timeout, kind, *name);
+      };
+    });
+  }
 }
 
 }  // namespace topos::cli

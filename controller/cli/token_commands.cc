@@ -3,18 +3,36 @@
 #include "common/text.h"
 #include "controller/cli/commands.h"
 #include "controller/cli/table.h"
+#include "controller/cli/token_bulk.h"
 
 namespace topos::cli {
 namespace {
 
+constexpr const char* kDefaultStateDir = "/var/lib/topos-agent";
+
+// `token create` in either mode: --host (one token) or --count with
+// --host-pattern (many). The *_given flags record which options were on the
+// command line.
 struct TokenCreateArgs {
   std::string host;
   std::string ttl = "1h";
-  std::string state_dir = "/var/lib/topos-agent";
-  std::string output = "text";
+  std::string state_dir = kDefaultStateDir;
+  std::string output;  // empty: text for one token, table for many
+  BulkTokenArgs bulk;
+  bool host_given = false;
+  bool count_given = false;
+  bool pattern_given = false;
+  bool start_given = false;
+  bool state_dir_given = false;
+  bool state_dir_pattern_given = false;
 };
 
 int CreateToken(const ConnectionOptions& connection, const TokenCreateArgs& args) {
+  if (args.output == "table") {
+    return Fail(Status::InvalidArgument(
+        "--output table lists many tokens (with --count); for one token use text, json or "
+        "command"));
+  }
   if (auto s = CheckFqdn(args.host); !s.ok()) return Fail(s.WithContext("--host"));
   auto ttl = ParseDuration(args.ttl);
   if (!ttl.ok()) return Fail(ttl.status().WithContext("--ttl"));
@@ -28,10 +46,7 @@ int CreateToken(const ConnectionOptions& connection, const TokenCreateArgs& args
   grpc::Status status = client->stub().CreateToken(context.get(), request, &response);
   if (!status.ok()) return Fail(client->Explain(status));
 
-  std::string command = "topos-agent enroll --controller " + response.controller_address() +
-                        " --token " + response.token() + " --ca-sha256 " +
-                        response.ca_sha256() + " --host " + args.host + " --state-dir " +
-                        args.state_dir;
+  std::string command = EnrollCommand(response, args.host, args.state_dir);
   if (args.output == "json") {
     std::cout << ToJson(response) << "\n";
     return 0;
@@ -46,6 +61,49 @@ int CreateToken(const ConnectionOptions& connection, const TokenCreateArgs& args
             << "then `topos-agent run --state-dir " << args.state_dir
             << "` (or pass the same flags to `run` to do both).\n";
   return 0;
+}
+
+// Picks the mode from the flags given and rejects mixtures of the two.
+int CreateTokens(const ConnectionOptions& connection, TokenCreateArgs args) {
+  bool bulk = args.count_given || args.pattern_given;
+  if (args.host_given && bulk) {
+    return Fail(Status::InvalidArgument(
+        "--host creates one token, --count with --host-pattern creates many: give one or the "
+        "other, not both"));
+  }
+  if (!args.host_given && !bulk) {
+    return Fail(Status::InvalidArgument(
+        "which host? give --host FQDN for one token, or --count N --host-pattern "
+        "'NAME-{n}.DOMAIN' for many"));
+  }
+  if (!bulk) {
+    if (args.start_given || args.state_dir_pattern_given) {
+      return Fail(Status::InvalidArgument(
+          "--start and --state-dir-pattern go with --count and --host-pattern, not --host"));
+    }
+    if (args.output.empty()) args.output = "text";
+    return CreateToken(connection, args);
+  }
+  if (!args.count_given) {
+    return Fail(Status::InvalidArgument("--host-pattern needs --count N (how many tokens)"));
+  }
+  if (!args.pattern_given) {
+    return Fail(Status::InvalidArgument(
+        "--count needs --host-pattern, e.g. --host-pattern 'sim-{n}.bench.test'"));
+  }
+  if (args.state_dir_given && args.state_dir_pattern_given) {
+    return Fail(Status::InvalidArgument(
+        "give --state-dir (the same on every host) or --state-dir-pattern (with {n}), not both"));
+  }
+  if (args.output == "text") {
+    return Fail(Status::InvalidArgument(
+        "--output text describes one token; with --count use table, json or command"));
+  }
+  BulkTokenArgs bulk_args = args.bulk;
+  bulk_args.ttl = args.ttl;
+  bulk_args.output = args.output.empty() ? "table" : args.output;
+  if (!args.state_dir_pattern_given) bulk_args.state_dir_pattern = args.state_dir;
+  return CreateTokensInBulk(connection, bulk_args);
 }
 
 int ListTokens(const ConnectionOptions& connection, const std::string& output) {
@@ -90,17 +148,43 @@ void RegisterTokenCommands(CLI::App& app, ConnectionOptions& connection, Action&
 
   auto create_args = std::make_shared<TokenCreateArgs>();
   auto* create = token->add_subcommand(
-      "create", "Create a single-use token for one host and print its enroll command");
-  create->add_option("--host", create_args->host, "FQDN of the host that may enroll")->required();
-  create->add_option("--ttl", create_args->ttl, "How long the token is valid (60s..7d)")
+      "create",
+      "Create a single-use token for one host (--host) or for many (--count with "
+      "--host-pattern) and print the enroll commands");
+  auto* host = create->add_option("--host", create_args->host, "FQDN of the host that may enroll");
+  auto* count = create->add_option(
+      "--count", create_args->bulk.count,
+      "Create this many tokens (1..100000), one per name from --host-pattern");
+  auto* pattern = create->add_option(
+      "--host-pattern", create_args->bulk.host_pattern,
+      "Host names for --count: {n} (exactly once) becomes start..start+count-1, {n:4} pads it "
+      "with zeros to 4 digits; e.g. 'sim-{n}.bench.test'");
+  auto* start = create->add_option("--start", create_args->bulk.start,
+                                   "First number for --host-pattern")
+                    ->capture_default_str();
+  create->add_option("--ttl", create_args->ttl, "How long each token is valid (60s..7d)")
       ->capture_default_str();
-  create->add_option("--state-dir", create_args->state_dir,
-                     "Agent state directory to put in the printed command")
-      ->capture_default_str();
-  create->add_option("--output", create_args->output, "text, json, or command (the command only)")
-      ->check(CLI::IsMember({"text", "json", "command"}))
-      ->capture_default_str();
-  create->callback([&, create_args] { action = [&, create_args] { return CreateToken(connection, *create_args); }; });
+  auto* state_dir = create->add_option("--state-dir", create_args->state_dir,
+                                       "Agent state directory to put in the printed command(s)")
+                        ->capture_default_str();
+  auto* state_dir_pattern = create->add_option(
+      "--state-dir-pattern", create_args->bulk.state_dir_pattern,
+      "With --count: a state directory per host, {n} as in --host-pattern (for many agents on "
+      "one machine)");
+  create->add_option("--output", create_args->output,
+                     "One token: text (default), json, or command (the command only). Many: "
+                     "table (HOST TOKEN EXPIRES, default), json (an array), or command (one "
+                     "per line)")
+      ->check(CLI::IsMember({"text", "table", "json", "command"}));
+  create->callback([&, create_args, host, count, pattern, start, state_dir, state_dir_pattern] {
+    create_args->host_given = host->count() > 0;
+    create_args->count_given = count->count() > 0;
+    create_args->pattern_given = pattern->count() > 0;
+    create_args->start_given = start->count() > 0;
+    create_args->state_dir_given = state_dir->count() > 0;
+    create_args->state_dir_pattern_given = state_dir_pattern->count() > 0;
+    action = [&, create_args] { return CreateTokens(connection, *create_args); };
+  });
 
   auto list_output = std::make_shared<std::string>("table");
   auto* list = token->add_subcommand("list", "List tokens and their state");

@@ -55,4 +55,30 @@ Result<std::vector<v1::RunStep>> PlanHostDeploy(const v1::HostConfig& slice,
   return steps;
 }
 
+Result<std::vector<v1::RunStep>> PlanServiceAction(const v1::HostConfig& slice, v1::StepKind action,
+                                                   const std::string& service,
+                                                   const std::string& step_id_prefix,
+                                                   std::uint32_t deadline_seconds) {
+  if (action != v1::START_SERVICE && action != v1::STOP_SERVICE &&
+      action != v1::UNINSTALL_SERVICE && action != v1::ROLLBACK) {
+    return Status::InvalidArgument("action must be start_service, stop_service, "
+                                   "uninstall_service or rollback");
+  }
+  if (service.empty() || service.size() > 63) {
+    return Status::InvalidArgument("a service name (1-63 characters) is required with an action");
+  }
+  bool named = false;
+  for (const auto& candidate : slice.services()) named = named || candidate.name() == service;
+  if (!named && (action == v1::START_SERVICE || action == v1::ROLLBACK)) {
+    return Status::NotFound("service \"" + service + "\" does not run on " + slice.host_fqdn() +
+                            " in topology version " + std::to_string(slice.version()));
+  }
+  v1::RunStep step;
+  step.set_step_id(step_id_prefix + "-1");
+  step.set_kind(action);
+  step.set_service(service);
+  step.set_deadline_seconds(deadline_seconds);
+  return std::vector<v1::RunStep>{step};
+}
+
 }  // namespace topos::controller

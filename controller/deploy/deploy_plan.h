@@ -30,6 +30,15 @@ Result<std::vector<v1::RunStep>> PlanHostDeploy(const v1::HostConfig& slice,
                                                 const std::string& step_id_prefix,
                                                 std::uint32_t deadline_seconds);
 
+// One step for one service, outside the full plan: START_SERVICE or
+// ROLLBACK of a service the host's slice names, STOP_SERVICE or
+// UNINSTALL_SERVICE of any service (it may have left the topology).
+// InvalidArgument for another kind or a missing service name.
+Result<std::vector<v1::RunStep>> PlanServiceAction(const v1::HostConfig& slice, v1::StepKind action,
+                                                   const std::string& service,
+                                                   const std::string& step_id_prefix,
+                                                   std::uint32_t deadline_seconds);
+
 // "install_service topos-pchat (artifact 1a2b3c4d5e6f, 3.1 MB)", for humans.
 std::string DescribeStep(const v1::RunStep& step);
 // "install_service": the kind as operators read it.

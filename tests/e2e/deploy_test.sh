@@ -62,5 +62,21 @@ eventually grep -q "adopted running service topos-pchat (pid $service_pid)" "$wo
   || fail "restarted agent did not adopt pid $service_pid"
 "$ctl_bin" deploy --host "$host" --step-timeout 60s > "$work/deploy3.log" || fail "deploy after restart"
 grep -q "already running (pid $service_pid)" "$work/deploy3.log" || fail "service was restarted: $(cat "$work/deploy3.log")"
-kill "$service_pid" 2>/dev/null || true
+
+# One service, one step: stop, start, rollback (none to go back to), uninstall.
+"$ctl_bin" service stop topos-pchat --host "$host" > "$work/stop.log" || fail "service stop: $(cat "$work/stop.log")"
+grep -q "changed: topos-pchat stopped" "$work/stop.log" || fail "stop changed nothing: $(cat "$work/stop.log")"
+https /healthz > /dev/null 2>&1 && fail "service still answers after stop"
+"$ctl_bin" service start topos-pchat --host "$host" > "$work/start.log" || fail "service start: $(cat "$work/start.log")"
+https /healthz | grep -q ok || fail "service does not answer after start"
+"$ctl_bin" service rollback topos-pchat --host "$host" > "$work/rollback.log" 2>&1 \
+  && fail "rollback without a previous version succeeded"
+grep -q "no previous version to roll back to" "$work/rollback.log" || fail "rollback: $(cat "$work/rollback.log")"
+"$ctl_bin" service start no-such-service --host "$host" 2> "$work/start-unknown.log" \
+  && fail "starting an unknown service succeeded"
+grep -q 'service "no-such-service" does not run on' "$work/start-unknown.log" \
+  || fail "unknown service: $(cat "$work/start-unknown.log")"
+"$ctl_bin" service uninstall topos-pchat --host "$host" > "$work/uninstall.log" || fail "uninstall"
+[ ! -e "$work/agent/services/topos-pchat" ] || fail "uninstall left the service directory"
+https /healthz > /dev/null 2>&1 && fail "service still answers after uninstall"
 echo "PASS"
