@@ -49,6 +49,7 @@ grep -q "(0 changed, 6 unchanged)" "$work/deploy2.log" || fail "second deploy ch
 
 service_pid=$(sed -n 's/.*running (pid \([0-9]*\)).*/\1/p' "$work/deploy1.log" | head -1)
 [ -n "$service_pid" ] || fail "deploy printed no service pid"
+pids+=($service_pid)  # services outlive their agent by design: stop it when the test ends
 # hosts show learns the services from the agent's next heartbeat.
 eventually bash -c "'$ctl_bin' hosts show '$host' | grep -Eq 'topos-pchat +6.0.9319 +running +$service_pid'" \
   || fail "hosts show does not list topos-pchat running as pid $service_pid: $("$ctl_bin" hosts show "$host")"
@@ -69,6 +70,7 @@ grep -q "changed: topos-pchat stopped" "$work/stop.log" || fail "stop changed no
 https /healthz > /dev/null 2>&1 && fail "service still answers after stop"
 "$ctl_bin" service start topos-pchat --host "$host" > "$work/start.log" || fail "service start: $(cat "$work/start.log")"
 https /healthz | grep -q ok || fail "service does not answer after start"
+pids+=($(sed -n 's/.*running (pid \([0-9]*\)).*/\1/p' "$work/start.log" | head -1))
 "$ctl_bin" service rollback topos-pchat --host "$host" > "$work/rollback.log" 2>&1 \
   && fail "rollback without a previous version succeeded"
 grep -q "no previous version to roll back to" "$work/rollback.log" || fail "rollback: $(cat "$work/rollback.log")"
