@@ -79,6 +79,8 @@ void StepExecutor::Stop() {
     if (running_cancel_) running_cancel_->store(true);
   }
   wake_.notify_all();
+  // Stop may come from a signal thread and the owner at once: one joins.
+  std::lock_guard join_lock(join_mutex_);
   if (thread_.joinable()) thread_.join();
 }
 

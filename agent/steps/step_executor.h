@@ -73,6 +73,7 @@ class StepExecutor {
   UpdateSink sink_;                           // guarded
   std::vector<topos::v1::StepUpdate> undelivered_;  // final outcomes while no sink; guarded
   bool stopping_ = false;                     // guarded
+  std::mutex join_mutex_;  // serializes joining thread_ (Stop from two threads)
   std::thread thread_;
 };
 

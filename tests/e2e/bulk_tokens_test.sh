@@ -11,6 +11,7 @@ controller_bin=$1 agent_bin=$2 ctl_bin=$3
 source "$(dirname "$0")/lib.sh"
 
 start_controller "$controller_bin" "$ctl_bin"
+agent_pids=()
 list_before=$("$ctl_bin" token list --output json)
 
 # Bad requests: non-zero exit, a message that says why, and no token created.
@@ -98,6 +99,7 @@ for n in 1 2; do
   "$agent_bin" "${argv[@]:1}" > "$work/enroll-$n.log" 2>&1 || fail "enroll node-$n failed"
   "$agent_bin" run --state-dir "$work/agent-$n" --heartbeat 1s > "$work/agent-$n.log" 2>&1 &
   pids+=($!)
+  agent_pids+=($!)
 done
 for n in 1 2; do
   eventually bash -c "'$ctl_bin' hosts | grep -Eq '^node-$n\.bench\.test +online'" \
@@ -106,4 +108,5 @@ done
 list=$("$ctl_bin" token list)
 grep -Eq "node-1\.bench\.test +used" <<< "$list" || fail "node-1 token not used: $list"
 grep -Eq "node-3\.bench\.test +unused" <<< "$list" || fail "node-3 token not unused: $list"
+# The agents stop on lib.sh's SIGTERM; a hang there fails the test by timeout.
 echo "e2e: all checks passed"
