@@ -86,6 +86,11 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
       const topos::v1::DecideCertificateRequestRequest* request,
       topos::v1::DecideCertificateResponse* response) override;
 
+  // Rollouts: admin_rollout_service.cc.
+  grpc::ServerUnaryReactor* PlanRollout(grpc::CallbackServerContext* context,
+                                        const topos::v1::PlanRolloutRequest* request,
+                                        topos::v1::PlanRolloutResponse* response) override;
+
  private:
   // Authorizes the caller for `role`, then runs `work` on the executor and
   // finishes the call with its status.

@@ -26,6 +26,8 @@ void RegisterArtifactCommands(CLI::App& app, ConnectionOptions& connection, Acti
 
 // `deploy --host FQDN [--dry-run]`.
 void RegisterDeployCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
+// `rollout plan [--output table|json]`.
+void RegisterRolloutCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
 // `certs list|pending|approve|deny`.
 void RegisterCertificateCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
 // "issued", "pending", "denied".

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   topos::cli::RegisterReplicationCommands(app, connection, action);
   topos::cli::RegisterArtifactCommands(app, connection, action);
   topos::cli::RegisterDeployCommands(app, connection, action);
+  topos::cli::RegisterRolloutCommands(app, connection, action);
   topos::cli::RegisterCertificateCommands(app, connection, action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 1;
