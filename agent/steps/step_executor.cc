@@ -94,7 +94,13 @@ void StepExecutor::SetSink(UpdateSink sink) {
   for (const auto& update : held) sink(update);
 }
 
-void StepExecutor::Emit(const topos::v1::StepUpdate& update) {
+void StepExecutor::Emit(const topos::v1::StepUpdate& progress) {
+  topos::v1::StepUpdate update = progress;
+  if (update.state() != topos::v1::STEP_RUNNING) {
+    // Final outcomes carry the services as they are now (see StepUpdate.services).
+    update.clear_services();
+    for (auto& service : ServiceReports()) *update.add_services() = std::move(service);
+  }
   UpdateSink sink;
   {
     std::lock_guard lock(mutex_);

@@ -178,6 +178,13 @@ grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
                             "the first message on a stream must be Hello");
       }
       if (auto valid = CheckStepUpdate(message.step_update()); !valid.ok()) return valid;
+      if (message.step_update().state() != topos::v1::STEP_RUNNING) {
+        std::string services;
+        if (auto packed = PackServices(message.step_update().services(), &services); !packed.ok()) {
+          return packed;
+        }
+        hub_.RecordHeartbeat(fqdn_, now, std::move(services));
+      }
       hub_.RecordStepUpdate(fqdn_, message.step_update());
       return grpc::Status::OK;
     case topos::v1::AgentMessage::KIND_NOT_SET:
