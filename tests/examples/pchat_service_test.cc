@@ -25,6 +25,7 @@
 
 #include "tests/agent/checks/test_pki.h"
 #include "topos/v1/topology.pb.h"
+#include "tests/support/temp_dir.h"
 
 extern char** environ;
 
@@ -44,21 +45,7 @@ std::string ReadText(const std::filesystem::path& path) {
   return text.str();
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pchat_test.XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using topos::test_support::TempDir;
 
 // The running binary, stdout and stderr in files; killed if still running at
 // destruction.

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/agent/checks/test_pki.h"
+#include "tests/support/temp_dir.h"
 
 namespace topos::agent {
 namespace {
@@ -24,21 +25,7 @@ using ::testing::HasSubstr;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "health_test.XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using topos::test_support::TempDir;
 
 // Binds 127.0.0.1:0 and, if `listening`, listens; the port is then either
 // accepting connections or closed (bound but refusing).

@@ -1,4 +1,5 @@
 #include "agent/checks/prerequisites.h"
+#include "tests/support/temp_dir.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -59,21 +60,7 @@ class Listener {
   int port_ = 0;
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "checks_test.XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using topos::test_support::TempDir;
 
 void WriteFile(const std::filesystem::path& path, mode_t mode) {
   std::ofstream(path) << "#!/bin/sh\nexit 0\n";

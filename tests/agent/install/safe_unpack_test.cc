@@ -1,4 +1,5 @@
 #include "agent/install/safe_unpack.h"
+#include "tests/support/temp_dir.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -21,22 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "topos-unpack-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using topos::test_support::TempDir;
 
 // One archive entry as a test describes it.
 struct Entry {

@@ -1,4 +1,5 @@
 #include "agent/process/command_runner.h"
+#include "tests/support/temp_dir.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -22,23 +23,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-// A fresh directory under the system temp dir, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "topos-proc-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using topos::test_support::TempDir;
 
 CommandSpec Sh(const std::string& script) {
   CommandSpec spec;
