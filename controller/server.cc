@@ -34,6 +34,7 @@ struct ControllerServer::State {
   ArtifactStore artifacts;
   ServiceCertificates certificates;
   StepTracker steps;
+  rollout::RolloutManager rollouts;
   ControllerContext context;
   AgentServiceHandler agent_service;
   AdminServiceHandler admin_service;
@@ -56,8 +57,9 @@ struct ControllerServer::State {
         artifacts(data_dir.root / "artifacts", *store),
         certificates(*store, issuer, replicator),
         steps(hub),
+        rollouts({*store, steps, hub, replicator, artifacts}),
         context{*store,    issuer,       tokens, hub,   revocations, executor,
-                replicator, artifacts, certificates, steps, ""},
+                replicator, artifacts, certificates, steps, rollouts, ""},
         agent_service(context),
         admin_service(context) {}
 };
@@ -100,6 +102,10 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
         steps->OnHello(fqdn, journal);
       });
 
+  // Unfinished rollouts resume at once; their agents are waited for as
+  // they reconnect (engine.h rule 7).
+  TOPOS_RETURN_IF_ERROR(state->rollouts.Recover());
+
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, MakeServerCredentials(state->data_dir.server_identity),
                            &state->port);
@@ -131,6 +137,9 @@ void ControllerServer::Shutdown() {
     if (state_->stopped) return;
     state_->stopped = true;
   }
+  // Rollouts first: disconnecting agents must not be recorded as hosts
+  // going offline; they resume from the store at the next start.
+  state_->rollouts.Shutdown();
   state_->hub.DisconnectAll("controller shutting down");
   // Streams that do not end by themselves are cancelled after the deadline.
   state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job: sets up, builds, starts a controller on the embedded SQLite
-# store, enrolls three local agents with one-time tokens, deploys the example
-# service to chat01 (artifact, install, certificate, start, health check) and
-# shows it answering over TLS verified against the controller's CA, then
-# prints `toposctl hosts`. Everything lives under .demo/ and is stopped on exit.
+# store, publishes the example topology, enrolls three local agents with
+# one-time tokens, and rolls the topology out to them with the live progress
+# view (stage 1 the front end, stage 2 the chat pool: artifact, install,
+# certificate, start, health check on each host). Then shows both services
+# answering over TLS verified against the controller's CA, and prints
+# `toposctl hosts`. Everything lives under .demo/ and is stopped on exit.
 # Usage: scripts/demo.sh [--keep]   (--keep leaves controller and agents running)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +25,13 @@ mkdir -p "$demo"
 port=${TOPOS_DEMO_PORT:-17443}
 pids=()
 stop_all() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-# Services outlive their agent by design; the demo stops the one it started.
-service_pid=""
-stop_service() { [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null || true; }
-$keep || trap 'stop_all; stop_service' EXIT
+# Services outlive their agent by design; the demo stops the ones it started
+# (through the controller, while it still runs).
+stop_services() {
+  "$ctl" service stop topos-frontend --host fe01.contoso.test > /dev/null 2>&1 || true
+  "$ctl" service stop topos-pchat --host chat01.contoso.test > /dev/null 2>&1 || true
+}
+$keep || trap 'stop_services; stop_all' EXIT
 
 echo "== validate the example topology offline"
 "$ctl" topology validate --roles examples/pchat/roles.yaml examples/pchat/topology.yaml
@@ -43,7 +48,9 @@ echo "== publish the Persistent Chat topology"
 "$ctl" topology publish --roles examples/pchat/roles.yaml -m "initial deployment" \
   examples/pchat/topology.yaml
 
-for host in fe01.contoso.test chat01.contoso.test chat02.contoso.test; do
+# fe01 and chat01 run services; sql01's role has none, so it is converged
+# once its local store has the topology.
+for host in fe01.contoso.test chat01.contoso.test sql01.contoso.test; do
   echo "== token and enrollment for $host"
   command=$("$ctl" token create --host "$host" --ttl 10m --state-dir "$demo/agents/$host" --output command)
   echo "   $command" | sed -E 's/--token [^ ]+/--token <secret>/'
@@ -65,20 +72,30 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 echo
-echo "== push the example service's artifact and deploy it to chat01"
-"$ctl" artifact push "$bin/artifacts/topos-pchat-6.0.9319.tar.gz" --service topos-pchat --version 6.0.9319
-"$ctl" deploy --host chat01.contoso.test | tee "$demo/deploy.log"
-service_pid=$(sed -n 's/.*running (pid \([0-9]*\)).*/\1/p' "$demo/deploy.log" | head -1)
+echo "== push the example service's artifact (the front end runs the same program)"
+artifact="$bin/artifacts/topos-pchat-6.0.9319.tar.gz"
+"$ctl" artifact push "$artifact" --service topos-pchat --version 6.0.9319
+"$ctl" artifact push "$artifact" --service topos-frontend --version 6.0.9319
 echo
-echo "== the service answers over TLS, verified against the controller's CA"
-echo "\$ curl --cacert .demo/controller/ca/ca.pem https://chat01.contoso.test:5041/"
-curl -sS --max-time 5 --cacert "$demo/controller/ca/ca.pem" \
-  --resolve chat01.contoso.test:5041:127.0.0.1 https://chat01.contoso.test:5041/
+echo "== what a rollout would change, per host"
+"$ctl" rollout plan
 echo
-echo "== deploy again: every step finds nothing to do"
-"$ctl" deploy --host chat01.contoso.test | tail -1
+echo "== roll the topology out: stores and front ends first, then the pools behind them"
+"$ctl" rollout start --max-unavailable 50% --failure-threshold 20% --wait
 echo
-sleep 2  # one heartbeat: the agent reports its services
+echo "== the services answer over TLS, verified against the controller's CA"
+for target in chat01.contoso.test:5041 fe01.contoso.test:5040; do
+  echo "\$ curl --cacert .demo/controller/ca/ca.pem https://$target/"
+  curl -sS --max-time 5 --cacert "$demo/controller/ca/ca.pem" \
+    --resolve "$target:127.0.0.1" "https://$target/"
+  echo
+done
+echo
+sleep 2  # one report flush: the agents' service reports reach the controller
+echo "== plan again: every host is converged, a new rollout would change nothing"
+"$ctl" rollout plan | tail -1
+"$ctl" rollout list
+echo
 "$ctl" hosts
 echo
 "$ctl" hosts show chat01.contoso.test | sed -n '/^Services:/,$p'

@@ -1,10 +1,14 @@
-// AdminService: PlanRollout (what each host of the published topology needs
-// to converge; read-only, changes nothing).
+// AdminService: rollouts. PlanRollout (what each host of the published
+// topology needs to converge; read-only) and the commands that start,
+// inspect and steer rollouts (controller/rollout/rollout_manager.h).
 #include <chrono>
 #include <map>
 
+#include <spdlog/spdlog.h>
+
 #include "controller/api/admin_service.h"
 #include "controller/rollout/planner.h"
+#include "common/text.h"
 #include "controller/topology/host_slice.h"
 #include "topos/v1/agent_journal.pb.h"
 
@@ -92,6 +96,112 @@ grpc::ServerUnaryReactor* AdminServiceHandler::PlanRollout(
       actual.services.assign(services.services().begin(), services.services().end());
       CopyPlan(rollout::PlanHost(*slice, actual, resolve, now), out);
     }
+    return grpc::Status::OK;
+  });
+}
+
+}  // namespace topos::controller
+
+namespace topos::controller {
+namespace {
+
+// Rollout ids come from operators: check their shape before they reach a
+// store query or a message.
+Status CheckRolloutId(const std::string& id) {
+  const bool shaped = id.size() > 2 && id.size() <= 40 && id.rfind("r-", 0) == 0 &&
+                      id.find_first_not_of("0123456789abcdef", 2) == std::string::npos;
+  if (shaped) return Status::Ok();
+  return Status::InvalidArgument("\"" + id.substr(0, 40) +
+                                 "\" is not a rollout id (like r-1a2b3c4d5e6f; see toposctl rollout list)");
+}
+
+constexpr std::size_t kMaxHostFilters = 10000;
+
+#define TOPOS_RETURN_GRPC_IF_ERROR(expr)           \
+  do {                                             \
+    if (Status status_ = (expr); !status_.ok()) {  \
+      return ToGrpc(status_);                      \
+    }                                              \
+  } while (false)
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminServiceHandler::StartRollout(
+    grpc::CallbackServerContext* context, const topos::v1::StartRolloutRequest* request,
+    topos::v1::StartRolloutResponse* response) {
+  return Run(context, kRoleDeployer, [this, request, response](const Caller& caller) {
+    if (static_cast<std::size_t>(request->hosts_size()) > kMaxHostFilters) {
+      return ToGrpc(Status::InvalidArgument("at most 10000 --host filters"));
+    }
+    for (const auto& host : request->hosts()) {
+      Status fqdn = CheckFqdn(host);
+      if (!fqdn.ok()) return ToGrpc(Status::InvalidArgument("--host: " + fqdn.message()));
+    }
+    auto started = context_.rollouts.Start(*request, caller.subject);
+    if (!started.ok()) return ToGrpc(started.status());
+    *response = std::move(*started);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::RollbackRollout(
+    grpc::CallbackServerContext* context, const topos::v1::RollbackRolloutRequest* request,
+    topos::v1::StartRolloutResponse* response) {
+  return Run(context, kRoleDeployer, [this, request, response](const Caller& caller) {
+    TOPOS_RETURN_GRPC_IF_ERROR(CheckRolloutId(request->id()));
+    auto started = context_.rollouts.Rollback(*request, caller.subject);
+    if (!started.ok()) return ToGrpc(started.status());
+    *response = std::move(*started);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::ListRollouts(
+    grpc::CallbackServerContext* context, const topos::v1::ListRolloutsRequest*,
+    topos::v1::ListRolloutsResponse* response) {
+  return Run(context, kAnyRole, [this, response](const Caller&) {
+    auto rollouts = context_.rollouts.List();
+    if (!rollouts.ok()) return ToGrpc(rollouts.status());
+    for (auto& rollout : *rollouts) *response->add_rollouts() = std::move(rollout);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::GetRollout(
+    grpc::CallbackServerContext* context, const topos::v1::GetRolloutRequest* request,
+    topos::v1::GetRolloutResponse* response) {
+  return Run(context, kAnyRole, [this, request, response](const Caller&) {
+    TOPOS_RETURN_GRPC_IF_ERROR(CheckRolloutId(request->id()));
+    auto rollout = context_.rollouts.Get(request->id());
+    if (!rollout.ok()) return ToGrpc(rollout.status());
+    *response->mutable_rollout() = std::move(*rollout);
+    if (request->with_events()) {
+      std::uint64_t after = 0;
+      for (;;) {
+        auto events = context_.rollouts.Events(request->id(), after);
+        if (!events.ok()) return ToGrpc(events.status());
+        if (events->empty()) break;
+        after = events->back().seq();
+        for (auto& event : *events) *response->add_events() = std::move(event);
+      }
+    }
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::ControlRollout(
+    grpc::CallbackServerContext* context, const topos::v1::ControlRolloutRequest* request,
+    topos::v1::ControlRolloutResponse* response) {
+  return Run(context, kRoleDeployer, [this, request, response](const Caller& caller) {
+    TOPOS_RETURN_GRPC_IF_ERROR(CheckRolloutId(request->id()));
+    if (request->reason().size() > 1000) {
+      return ToGrpc(Status::InvalidArgument("--reason is longer than 1000 bytes"));
+    }
+    auto rollout = context_.rollouts.Control(*request, caller.subject);
+    if (!rollout.ok()) return ToGrpc(rollout.status());
+    spdlog::info("operator={} rollout {}: {}", caller.subject, request->id(),
+                 topos::v1::RolloutAction_Name(request->action()));
+    *response->mutable_rollout() = std::move(*rollout);
     return grpc::Status::OK;
   });
 }

@@ -90,6 +90,24 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
   grpc::ServerUnaryReactor* PlanRollout(grpc::CallbackServerContext* context,
                                         const topos::v1::PlanRolloutRequest* request,
                                         topos::v1::PlanRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* StartRollout(grpc::CallbackServerContext* context,
+                                         const topos::v1::StartRolloutRequest* request,
+                                         topos::v1::StartRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* ListRollouts(grpc::CallbackServerContext* context,
+                                         const topos::v1::ListRolloutsRequest* request,
+                                         topos::v1::ListRolloutsResponse* response) override;
+  grpc::ServerUnaryReactor* GetRollout(grpc::CallbackServerContext* context,
+                                       const topos::v1::GetRolloutRequest* request,
+                                       topos::v1::GetRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* ControlRollout(grpc::CallbackServerContext* context,
+                                           const topos::v1::ControlRolloutRequest* request,
+                                           topos::v1::ControlRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* RollbackRollout(grpc::CallbackServerContext* context,
+                                            const topos::v1::RollbackRolloutRequest* request,
+                                            topos::v1::StartRolloutResponse* response) override;
+  // admin_rollout_watch.cc.
+  grpc::ServerWriteReactor<topos::v1::RolloutUpdate>* WatchRollout(
+      grpc::CallbackServerContext* context, const topos::v1::WatchRolloutRequest* request) override;
 
  private:
   // Authorizes the caller for `role`, then runs `work` on the executor and

@@ -13,6 +13,7 @@
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/replication/replicator.h"
+#include "controller/rollout/rollout_manager.h"
 #include "controller/store/store.h"
 #include "controller/tokens/token_service.h"
 
@@ -29,6 +30,7 @@ struct ControllerContext {
   ArtifactStore& artifacts;
   ServiceCertificates& certificates;
   StepTracker& steps;
+  rollout::RolloutManager& rollouts;
   std::string advertised_address;  // HOST:PORT agents dial; printed in enroll commands
 };
 

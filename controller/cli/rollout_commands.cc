@@ -1,10 +1,16 @@
-// `toposctl rollout plan [--output table|json]`: what each host of the
-// published topology needs to converge, and why. Read-only.
+// `toposctl rollout ...`: plan (what each host of the published topology
+// needs to converge, read-only), start, list, status, watch, pause, resume,
+// abort and rollback.
 #include <cctype>
+#include <chrono>
 #include <iostream>
 #include <memory>
 
+#include "common/text.h"
 #include "controller/cli/commands.h"
+#include "controller/cli/rollout_view.h"
+#include "controller/cli/rollout_watch.h"
+#include "controller/cli/table.h"
 
 namespace topos::cli {
 namespace {
@@ -60,10 +66,193 @@ int Plan(const ConnectionOptions& connection, const std::string& output) {
   return 0;
 }
 
+// The strategy flags as typed; checked into a spec by ToSpec.
+struct StrategyFlags {
+  int canary = 0;
+  bool pause_after_canary = false;
+  std::string max_unavailable = "1";
+  std::string failure_threshold = "0%";
+  int canary_failures_allowed = 0;
+  std::string offline_timeout = "5m";
+  bool skip_offline = false;
+  std::string step_timeout = "5m";
+};
+
+void AddStrategyFlags(CLI::App* command, StrategyFlags& flags) {
+  command->add_option("--canary", flags.canary,
+                      "Hosts of each pool that go first, all at once (default 0)")
+      ->check(CLI::Range(0, 1000000));
+  command->add_flag("--pause-after-canary", flags.pause_after_canary,
+                    "Wait for `rollout resume` once a stage's canaries are done");
+  command->add_option("--max-unavailable", flags.max_unavailable,
+                      "Hosts of a pool deployed at once after its canaries: a count (3) or a "
+                      "percentage of the pool (10%, rounded down, at least 1). Default 1");
+  command->add_option("--failure-threshold", flags.failure_threshold,
+                      "Stop when more than this share of a pool's (or the rollout's) attempted "
+                      "main hosts failed, and at least 2 did (0%: stop at the first failure). "
+                      "Default 0%");
+  command->add_option("--canary-failures-allowed", flags.canary_failures_allowed,
+                      "Failed canaries a pool may have before the rollout stops (default 0)")
+      ->check(CLI::Range(0, 1000000));
+  command->add_option("--offline-timeout", flags.offline_timeout,
+                      "How long an offline host is waited for before it counts as failed "
+                      "(or skipped with --skip-offline), like 90s, 5m, 1h. Default 5m");
+  command->add_flag("--skip-offline", flags.skip_offline,
+                    "Skip hosts still offline after --offline-timeout instead of failing them");
+  command->add_option("--step-timeout", flags.step_timeout,
+                      "Longest a single step may run before it is cancelled on the agent. Default 5m");
+}
+
+Result<std::uint32_t> Seconds(const std::string& text, const char* flag) {
+  auto duration = ParseDuration(text);
+  if (!duration.ok()) return duration.status().WithContext(flag);
+  if (duration->count() < 1 || *duration > std::chrono::hours(24)) {
+    return Status::InvalidArgument(std::string(flag) + " must be between 1s and 24h (got " + text + ")");
+  }
+  return static_cast<std::uint32_t>(duration->count());
+}
+
+Result<v1::RolloutStrategySpec> ToSpec(const StrategyFlags& flags) {
+  v1::RolloutStrategySpec spec;
+  spec.set_canary(static_cast<std::uint32_t>(flags.canary));
+  spec.set_pause_after_canary(flags.pause_after_canary);
+  spec.set_max_unavailable(flags.max_unavailable);
+  std::string threshold = flags.failure_threshold;
+  if (!threshold.empty() && threshold.back() == '%') threshold.pop_back();
+  if (threshold.empty() || threshold.size() > 3 ||
+      threshold.find_first_not_of("0123456789") != std::string::npos || std::stoi(threshold) > 100) {
+    return Status::InvalidArgument("--failure-threshold must be a percentage from 0% to 100%, like 20% (got \"" +
+                                   flags.failure_threshold + "\")");
+  }
+  spec.set_failure_threshold_percent(static_cast<std::uint32_t>(std::stoi(threshold)));
+  spec.set_canary_failures_allowed(static_cast<std::uint32_t>(flags.canary_failures_allowed));
+  auto offline = Seconds(flags.offline_timeout, "--offline-timeout");
+  if (!offline.ok()) return offline.status();
+  spec.set_offline_timeout_seconds(*offline);
+  spec.set_skip_offline(flags.skip_offline);
+  auto step = Seconds(flags.step_timeout, "--step-timeout");
+  if (!step.ok()) return step.status();
+  spec.set_step_timeout_seconds(*step);
+  return spec;
+}
+
+struct StartOptions {
+  StrategyFlags strategy;
+  std::vector<std::string> hosts;
+  bool wait = false;
+  bool all_steps = false;
+  std::string output = "table";
+};
+
+int ReportStarted(const ConnectionOptions& connection, const v1::StartRolloutResponse& response,
+                  const StartOptions& options) {
+  const v1::Rollout& rollout = response.rollout();
+  if (options.output == "json") {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    int hosts = 0;
+    for (const auto& pool : rollout.pools()) hosts += pool.hosts_size();
+    std::cout << "rollout " << rollout.id() << " started: " << hosts << " host"
+              << (hosts == 1 ? "" : "s") << " in " << rollout.pools_size() << " pool"
+              << (rollout.pools_size() == 1 ? "" : "s") << " (topology version "
+              << rollout.topology_version() << ")\n";
+    for (const auto& note : response.converged()) std::cout << "  left out: " << note << "\n";
+  }
+  if (!options.wait) {
+    if (options.output != "json") std::cout << "follow it with: toposctl rollout watch " << rollout.id() << "\n";
+    return 0;
+  }
+  WatchOptions watch;
+  watch.all_steps = options.all_steps;
+  return WatchRollout(connection, rollout.id(), watch);
+}
+
+int Start(const ConnectionOptions& connection, const StartOptions& options) {
+  auto spec = ToSpec(options.strategy);
+  if (!spec.ok()) return Fail(spec.status());
+  v1::StartRolloutRequest request;
+  *request.mutable_strategy() = *spec;
+  for (const auto& host : options.hosts) request.add_hosts(host);
+  v1::StartRolloutResponse response;
+  if (!CallAdmin(connection, &v1::AdminService::Stub::StartRollout, request, &response)) return 1;
+  return ReportStarted(connection, response, options);
+}
+
+int Rollback(const ConnectionOptions& connection, const std::string& id, const StartOptions& options) {
+  auto spec = ToSpec(options.strategy);
+  if (!spec.ok()) return Fail(spec.status());
+  v1::RollbackRolloutRequest request;
+  request.set_id(id);
+  *request.mutable_strategy() = *spec;
+  v1::StartRolloutResponse response;
+  if (!CallAdmin(connection, &v1::AdminService::Stub::RollbackRollout, request, &response)) return 1;
+  return ReportStarted(connection, response, options);
+}
+
+int List(const ConnectionOptions& connection, const std::string& output) {
+  v1::ListRolloutsResponse response;
+  if (!CallAdmin(connection, &v1::AdminService::Stub::ListRollouts, v1::ListRolloutsRequest(),
+                 &response)) {
+    return 1;
+  }
+  if (output == "json") {
+    std::cout << ToJson(response) << "\n";
+    return 0;
+  }
+  if (response.rollouts().empty()) {
+    std::cout << "No rollouts yet; start one with: toposctl rollout start\n";
+    return 0;
+  }
+  Table table({"ID", "KIND", "STATE", "TOPOLOGY", "STARTED", "BY", "REASON"});
+  for (const auto& rollout : response.rollouts()) {
+    table.Add({rollout.id(), rollout.kind() == v1::ROLLOUT_ROLLBACK ? "rollback" : "deploy",
+               rollout.state(), "v" + std::to_string(rollout.topology_version()),
+               FormatUnixTime(rollout.created_at_unix_ms() / 1000), rollout.created_by(),
+               rollout.stop_reason()});
+  }
+  table.Print(std::cout);
+  return 0;
+}
+
+int ShowStatus(const ConnectionOptions& connection, const std::string& id, const std::string& output) {
+  v1::GetRolloutRequest request;
+  request.set_id(id);
+  request.set_with_events(output == "json");
+  v1::GetRolloutResponse response;
+  if (!CallAdmin(connection, &v1::AdminService::Stub::GetRollout, request, &response)) return 1;
+  if (output == "json") {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    std::cout << StatusText(response.rollout());
+  }
+  return 0;
+}
+
+int Control(const ConnectionOptions& connection, const std::string& id, v1::RolloutAction action,
+            bool cancel_running, const std::string& reason) {
+  v1::ControlRolloutRequest request;
+  request.set_id(id);
+  request.set_action(action);
+  request.set_cancel_running(cancel_running);
+  request.set_reason(reason);
+  v1::ControlRolloutResponse response;
+  if (!CallAdmin(connection, &v1::AdminService::Stub::ControlRollout, request, &response)) return 1;
+  std::cout << "rollout " << id << " is now " << response.rollout().state();
+  int running = 0;
+  for (const auto& pool : response.rollout().pools()) running += CountPool(pool).running;
+  if (running > 0 && action != v1::ROLLOUT_RESUME) {
+    std::cout << "; " << running << " running host" << (running == 1 ? "" : "s")
+              << (cancel_running ? " are being cancelled" : " will finish");
+  }
+  std::cout << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void RegisterRolloutCommands(CLI::App& app, ConnectionOptions& connection, Action& action) {
-  auto* rollout = app.add_subcommand("rollout", "Plan the rollout of the published topology");
+  auto* rollout = app.add_subcommand(
+      "rollout", "Roll the published topology out to the fleet in stages, canaries and windows");
   rollout->require_subcommand(1);
   auto output = std::make_shared<std::string>("table");
   auto* plan = rollout->add_subcommand(
@@ -74,6 +263,85 @@ void RegisterRolloutCommands(CLI::App& app, ConnectionOptions& connection, Actio
       ->check(CLI::IsMember({"table", "json"}));
   plan->callback([&, output] {
     action = [&, output] { return Plan(connection, *output); };
+  });
+
+  auto start_options = std::make_shared<StartOptions>();
+  auto* start = rollout->add_subcommand(
+      "start",
+      "Start a rollout of the published topology to every enrolled host that needs a change "
+      "(see rollout plan). Exit codes with --wait: 0 succeeded, 1 failed, 3 aborted, 4 could "
+      "not follow it to the end");
+  AddStrategyFlags(start, start_options->strategy);
+  start->add_option("--host", start_options->hosts, "Only this host (repeatable)");
+  start->add_flag("--wait", start_options->wait,
+                  "Follow it with the live progress view until it ends; the exit code says how");
+  start->add_flag("--steps", start_options->all_steps, "With --wait: show every step, not only failures");
+  start->add_option("--output", start_options->output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  start->callback([&, start_options] {
+    action = [&, start_options] { return Start(connection, *start_options); };
+  });
+
+  auto* list = rollout->add_subcommand("list", "List rollouts, newest first");
+  list->add_option("--output", *output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  list->callback([&, output] { action = [&, output] { return List(connection, *output); }; });
+
+  auto id = std::make_shared<std::string>();
+  auto* status = rollout->add_subcommand(
+      "status", "Show a rollout: state, progress per pool, failure budget, every host");
+  status->add_option("ID", *id, "Rollout id (rollout list)")->required();
+  status->add_option("--output", *output, "table or json (json includes every event)")
+      ->check(CLI::IsMember({"table", "json"}));
+  status->callback([&, id, output] { action = [&, id, output] { return ShowStatus(connection, *id, *output); }; });
+
+  auto all_steps = std::make_shared<bool>(false);
+  auto* watch = rollout->add_subcommand(
+      "watch",
+      "Follow a rollout's events and progress until it ends (exit 0 succeeded, 1 failed, 3 "
+      "aborted, 4 could not follow it to the end)");
+  watch->add_option("ID", *id, "Rollout id")->required();
+  watch->add_flag("--steps", *all_steps, "Show every step, not only failures");
+  watch->callback([&, id, all_steps] {
+    action = [&, id, all_steps] {
+      WatchOptions options;
+      options.all_steps = *all_steps;
+      return WatchRollout(connection, *id, options);
+    };
+  });
+
+  for (auto [name, kind, help] :
+       {std::tuple{"pause", v1::ROLLOUT_PAUSE, "Start no more hosts; running ones finish"},
+        std::tuple{"resume", v1::ROLLOUT_RESUME,
+                   "Continue a paused rollout (also after --pause-after-canary)"}}) {
+    auto* command = rollout->add_subcommand(name, help);
+    command->add_option("ID", *id, "Rollout id")->required();
+    command->callback([&, id, kind] {
+      action = [&, id, kind] { return Control(connection, *id, kind, false, ""); };
+    });
+  }
+  auto cancel_running = std::make_shared<bool>(false);
+  auto reason = std::make_shared<std::string>();
+  auto* abort = rollout->add_subcommand(
+      "abort", "Stop a rollout for good: no more hosts start; running ones finish unless --cancel-running");
+  abort->add_option("ID", *id, "Rollout id")->required();
+  abort->add_flag("--cancel-running", *cancel_running, "Cancel the steps running on hosts now");
+  abort->add_option("--reason", *reason, "Why, kept with the rollout");
+  abort->callback([&, id, cancel_running, reason] {
+    action = [&, id, cancel_running, reason] {
+      return Control(connection, *id, v1::ROLLOUT_ABORT, *cancel_running, *reason);
+    };
+  });
+
+  auto rollback_options = std::make_shared<StartOptions>();
+  auto* rollback = rollout->add_subcommand(
+      "rollback",
+      "Put the hosts a finished rollout touched back to the service versions they ran before "
+      "it (a rollout of its own, with the same strategy flags)");
+  rollback->add_option("ID", *id, "The rollout to undo")->required();
+  AddStrategyFlags(rollback, rollback_options->strategy);
+  rollback->add_flag("--wait", rollback_options->wait, "Follow it until it ends");
+  rollback->callback([&, id, rollback_options] {
+    action = [&, id, rollback_options] { return Rollback(connection, *id, *rollback_options); };
   });
 }
 

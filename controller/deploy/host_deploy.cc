@@ -20,7 +20,8 @@ struct Mailbox {
 
 }  // namespace
 
-bool HostDeploy::Run(const std::atomic<bool>& cancelled, std::chrono::seconds grace) {
+bool HostDeploy::Run(const std::atomic<bool>& cancelled, std::chrono::seconds grace,
+                     const std::atomic<bool>* abandoned) {
   for (const auto& step : steps_) {
     auto mailbox = std::make_shared<Mailbox>();
     tracker_.Dispatch(fqdn_, step, [mailbox](const topos::v1::StepUpdate& update) {
@@ -52,6 +53,10 @@ bool HostDeploy::Run(const std::atomic<bool>& cancelled, std::chrono::seconds gr
         if (IsFinal(update.state())) outcome = update;
       }
       if (outcome) break;
+      if (abandoned != nullptr && abandoned->load()) {
+        tracker_.Forget(fqdn_, step.step_id());
+        return false;
+      }
       if ((cancelled.load() || std::chrono::steady_clock::now() > deadline) && !cancel_sent) {
         tracker_.Cancel(fqdn_, step.step_id());
         cancel_sent = true;

@@ -27,8 +27,11 @@ class HostDeploy {
   // Returns true if every step succeeded. A step whose outcome does not come
   // back within its deadline plus `grace` fails the deploy (the agent is
   // asked to cancel it). `cancelled` (the operator went away) cancels the
-  // running step and stops.
-  bool Run(const std::atomic<bool>& cancelled, std::chrono::seconds grace = std::chrono::seconds(30));
+  // running step and stops. `abandoned` (the controller is shutting down
+  // and will resume this deploy when it restarts) stops waiting at once,
+  // leaving the step to run on the agent and reporting nothing more.
+  bool Run(const std::atomic<bool>& cancelled, std::chrono::seconds grace = std::chrono::seconds(30),
+           const std::atomic<bool>* abandoned = nullptr);
 
  private:
   StepTracker& tracker_;

@@ -123,10 +123,40 @@ ALTER TABLE hosts ADD COLUMN services BLOB NOT NULL DEFAULT x'';
 
 )sql";
 
+// Version 4: rollouts. The runner owns the serialized topos.v1.Rollout
+// (`snapshot`); the store indexes id, state and time. Events are append-only
+// per rollout, numbered by the runner; each host's planned steps are stored
+// once at creation. `done` is 0/1.
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE rollouts (
+  id         TEXT PRIMARY KEY NOT NULL,
+  state      TEXT NOT NULL,
+  done       INTEGER NOT NULL CHECK (done IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  snapshot   BLOB NOT NULL
+);
+CREATE INDEX rollouts_unfinished ON rollouts(created_at, id) WHERE done = 0;
+
+CREATE TABLE rollout_events (
+  rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+  seq        INTEGER NOT NULL,
+  event      BLOB NOT NULL,
+  PRIMARY KEY (rollout_id, seq)
+);
+
+CREATE TABLE rollout_host_steps (
+  rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+  host_fqdn  TEXT NOT NULL,
+  steps      BLOB NOT NULL,
+  PRIMARY KEY (rollout_id, host_fqdn)
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
+    {4, kSchemaV4},
 };
 
 struct ConnectionCloser {

@@ -56,6 +56,17 @@ class SqliteStore final : public Store {
   Result<std::vector<CertificateRequestRecord>> ListCertificateRequests(
       bool pending_only, const std::string& host_fqdn) override;
   Status DecideCertificateRequest(const CertificateRequestRecord& decided) override;
+  Status CreateRollout(const RolloutRecord& rollout, const std::vector<RolloutEventRecord>& events,
+                       const std::vector<std::pair<std::string, std::string>>& host_steps) override;
+  Status SaveRollout(const RolloutRecord& rollout,
+                     const std::vector<RolloutEventRecord>& events) override;
+  Result<RolloutRecord> GetRollout(const std::string& id) override;
+  Result<std::vector<RolloutRecord>> ListRollouts(bool unfinished_only) override;
+  Result<std::vector<RolloutEventRecord>> ListRolloutEvents(const std::string& id,
+                                                            std::uint64_t after_seq,
+                                                            std::size_t limit) override;
+  Result<std::string> GetRolloutHostSteps(const std::string& id,
+                                          const std::string& host_fqdn) override;
   Status UpsertOperator(const std::string& subject, const std::vector<std::string>& roles) override;
   Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) override;
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -115,6 +116,22 @@ struct TopologyVersionRecord {
   std::string roles_yaml;     // empty when listed without content
 };
 
+// A rollout as stored. The store indexes id, state and time; `snapshot` is
+// the serialized topos.v1.Rollout the rollout runner owns, opaque here.
+struct RolloutRecord {
+  std::string id;
+  std::string state;  // "running", "paused", ... "succeeded"
+  bool done = false;  // final state and no host running: never resumed
+  TimePoint created_at;
+  std::string snapshot;
+};
+
+// One kept event of a rollout; `event` is a serialized topos.v1.RolloutEvent.
+struct RolloutEventRecord {
+  std::uint64_t seq = 0;  // 1, 2, ... per rollout, assigned by the runner
+  std::string event;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -186,6 +203,28 @@ class Store {
   // not_after, certificate_pem) on a pending request. FailedPrecondition if
   // the request is no longer pending (decided twice).
   virtual Status DecideCertificateRequest(const CertificateRequestRecord& decided) = 0;
+
+  // Rollouts. CreateRollout stores the rollout, its first events and the
+  // steps planned for each host (host FQDN -> serialized
+  // topos.v1.RolloutHostSteps) in one transaction; AlreadyExists for a
+  // duplicate id. SaveRollout replaces state, done and snapshot and appends
+  // `events` in one transaction: NotFound for an unknown id, AlreadyExists
+  // if an event's seq is already stored.
+  virtual Status CreateRollout(const RolloutRecord& rollout,
+                               const std::vector<RolloutEventRecord>& events,
+                               const std::vector<std::pair<std::string, std::string>>& host_steps) = 0;
+  virtual Status SaveRollout(const RolloutRecord& rollout,
+                             const std::vector<RolloutEventRecord>& events) = 0;
+  virtual Result<RolloutRecord> GetRollout(const std::string& id) = 0;  // NotFound
+  // Newest first; only those not done if `unfinished_only`.
+  virtual Result<std::vector<RolloutRecord>> ListRollouts(bool unfinished_only) = 0;
+  // Events with seq > after_seq in seq order, at most `limit` of them.
+  virtual Result<std::vector<RolloutEventRecord>> ListRolloutEvents(const std::string& id,
+                                                                     std::uint64_t after_seq,
+                                                                     std::size_t limit) = 0;
+  // The steps stored for one host of a rollout. NotFound if none.
+  virtual Result<std::string> GetRolloutHostSteps(const std::string& id,
+                                                  const std::string& host_fqdn) = 0;
 
   // Operators: roles keyed by certificate subject.
   virtual Status UpsertOperator(const std::string& subject,

@@ -1,0 +1,113 @@
+// AdminService: WatchRollout, the rollout's stored events as they happen,
+// each batch with a snapshot of the rollout, until it is done.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "controller/api/admin_service.h"
+
+namespace topos::controller {
+namespace {
+
+// How long one wait for new events lasts before the snapshot is sent again
+// anyway (host phases change without events only through due times).
+constexpr std::chrono::milliseconds kPollInterval{1000};
+
+// One WatchRollout call. A thread of its own waits for events and writes one
+// update at a time (the next waits for the previous write). Deletes itself
+// in OnDone, after its thread has stopped.
+class WatchReactor final : public grpc::ServerWriteReactor<topos::v1::RolloutUpdate> {
+ public:
+  WatchReactor(ControllerContext& context, grpc::CallbackServerContext* call,
+               const topos::v1::WatchRolloutRequest& request)
+      : context_(context), call_(call), request_(request) {
+    // Held so that OnDone, however early, sees worker_ assigned.
+    std::lock_guard lock(mutex_);
+    worker_ = std::thread([this] { Watch(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    if (!ok) cancelled_ = true;
+    written_.notify_all();
+  }
+  void OnCancel() override {
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+    written_.notify_all();
+  }
+  void OnDone() override {
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+      written_.notify_all();
+    }
+    // OnDone may run inline on the worker's own Finish call.
+    if (worker_.get_id() == std::this_thread::get_id()) {
+      worker_.detach();
+    } else if (worker_.joinable()) {
+      worker_.join();
+    }
+    delete this;
+  }
+
+ private:
+  void Watch() {
+    Caller caller;
+    grpc::Status status =
+        AuthorizeOperator(*call_, context_.revocations, context_.store, kAnyRole, &caller);
+    if (!status.ok()) return Finish(status);
+    std::uint64_t seq = request_.after_seq();
+    std::string last_snapshot;
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+      }
+      auto update = context_.rollouts.WaitForUpdate(request_.id(), seq, kPollInterval);
+      if (!update.ok()) return Finish(ToGrpc(update.status()));
+      const bool done = update->rollout().done();
+      std::string snapshot = update->rollout().SerializeAsString();
+      if (update->events_size() == 0 && snapshot == last_snapshot) {
+        if (done) return Finish(grpc::Status::OK);
+        continue;
+      }
+      if (update->events_size() > 0) seq = update->events(update->events_size() - 1).seq();
+      last_snapshot = std::move(snapshot);
+      if (!WriteAndWait(std::move(*update))) {
+        return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream broken"));
+      }
+    }
+  }
+
+  bool WriteAndWait(topos::v1::RolloutUpdate update) {
+    std::unique_lock lock(mutex_);
+    if (cancelled_) return false;
+    pending_ = std::move(update);
+    writing_ = true;
+    StartWrite(&pending_);
+    written_.wait(lock, [this] { return !writing_ || cancelled_; });
+    return !cancelled_;
+  }
+
+  ControllerContext& context_;
+  grpc::CallbackServerContext* call_;
+  const topos::v1::WatchRolloutRequest request_;
+  std::mutex mutex_;
+  std::condition_variable written_;
+  topos::v1::RolloutUpdate pending_;  // guarded; the write in flight
+  bool writing_ = false;              // guarded
+  bool cancelled_ = false;            // guarded
+  std::thread worker_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<topos::v1::RolloutUpdate>* AdminServiceHandler::WatchRollout(
+    grpc::CallbackServerContext* context, const topos::v1::WatchRolloutRequest* request) {
+  return new WatchReactor(context_, context, *request);
+}
+
+}  // namespace topos::controller

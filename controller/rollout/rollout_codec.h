@@ -1,0 +1,34 @@
+// Conversions between the engine's plain values (progress.h, strategy.h) and
+// their protobuf form (topos.v1.Rollout), which is both what the controller
+// stores and what operators are shown. Pure: no I/O.
+#pragma once
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "controller/rollout/progress.h"
+#include "topos/v1/rollout.pb.h"
+
+namespace topos::rollout {
+
+// The flags as sent by toposctl, checked (ValidateStrategy) with defaults
+// filled in: empty max_unavailable is 1 host, zero timeouts are 300 s.
+// InvalidArgument names the flag. Timeouts are capped at 24 hours.
+Result<RolloutStrategy> StrategyFromSpec(const v1::RolloutStrategySpec& spec);
+v1::RolloutStrategySpec SpecFromStrategy(const RolloutStrategy& strategy);
+
+// Writes the engine's view (state, stop reason, pools, host phases, offline
+// and due times, reasons) into `rollout`, keeping what the engine does not
+// know (ids, services before, current steps, timestamps). The pools and
+// hosts of `rollout` must match `progress` in order, or be empty (then they
+// are created).
+void WriteProgress(const RolloutProgress& progress, v1::Rollout& rollout);
+
+// The engine's view of a stored rollout. InvalidArgument for an unknown
+// state or phase name or a bad strategy (a damaged record).
+Result<RolloutProgress> ReadProgress(const v1::Rollout& rollout);
+
+std::int64_t ToUnixMs(TimePoint at);
+TimePoint FromUnixMs(std::int64_t unix_ms);
+
+}  // namespace topos::rollout

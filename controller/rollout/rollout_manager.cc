@@ -1,0 +1,284 @@
+#include "controller/rollout/rollout_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include "certs/crypto.h"
+#include "controller/rollout/rollout_builder.h"
+#include "controller/rollout/rollout_codec.h"
+#include "controller/topology/role_catalog.h"
+#include "topos/v1/agent_journal.pb.h"
+
+namespace topos::rollout {
+namespace {
+
+constexpr std::size_t kEventsPerRead = 1000;
+
+// Enrolled, not removed hosts and what they last reported. A host whose
+// stored service report cannot be read counts as reporting none (it is
+// planned in full; every step is idempotent).
+Result<std::map<std::string, HostActual>> ReadEnrolled(controller::Store& store,
+                                                       controller::AgentHub& hub) {
+  auto records = store.ListHosts();
+  if (!records.ok()) return records.status();
+  std::map<std::string, HostActual> enrolled;
+  for (const auto& record : *records) {
+    if (record.removed_at) continue;
+    HostActual& actual = enrolled[record.fqdn];
+    controller::LiveState live = hub.Live(record.fqdn);
+    actual.connected = live.connected;
+    actual.applied_config_version =
+        live.connected ? live.applied_config_version : record.applied_config_version;
+    v1::StoredServiceReports services;
+    if (!record.services.empty() && services.ParseFromString(record.services)) {
+      actual.services.assign(services.services().begin(), services.services().end());
+    }
+  }
+  return enrolled;
+}
+
+std::vector<v1::Role> PublishedRoles(controller::Store& store, std::uint64_t version) {
+  auto record = store.GetTopologyVersion(version);
+  if (!record.ok() || record->roles_yaml.empty()) return {};
+  auto catalog = topology::RoleCatalog::LoadText(record->roles_yaml, "published roles");
+  if (!catalog.ok()) return {};
+  return {catalog->proto().roles().begin(), catalog->proto().roles().end()};
+}
+
+v1::Rollout WithoutHosts(v1::Rollout rollout) {
+  for (auto& pool : *rollout.mutable_pools()) pool.clear_hosts();
+  return rollout;
+}
+
+}  // namespace
+
+RolloutManager::~RolloutManager() { Shutdown(); }
+
+Status RolloutManager::Recover() {
+  auto stored = services_.store.ListRollouts(/*unfinished_only=*/true);
+  if (!stored.ok()) return stored.status();
+  std::lock_guard lock(mutex_);
+  for (const auto& row : *stored) {
+    v1::Rollout record;
+    if (!record.ParseFromString(row.snapshot)) {
+      spdlog::error("rollout {}: stored record is unreadable; left as it is", row.id);
+      continue;
+    }
+    std::uint64_t last_seq = 0;
+    for (;;) {
+      auto events = services_.store.ListRolloutEvents(row.id, last_seq, kEventsPerRead);
+      if (!events.ok()) return events.status();
+      if (events->empty()) break;
+      last_seq = events->back().seq;
+    }
+    auto runner = RolloutRunner::Load({services_.store, services_.steps, services_.hub},
+                                      std::move(record), last_seq);
+    if (!runner.ok()) {
+      spdlog::error("rollout {}: cannot resume: {}", row.id, runner.status().message());
+      continue;
+    }
+    spdlog::info("rollout {} resumes ({})", row.id, row.state);
+    (*runner)->Start();
+    runners_[row.id] = std::move(*runner);
+  }
+  return Status::Ok();
+}
+
+void RolloutManager::Shutdown() {
+  // Runners stay allocated until the manager goes: calls still in flight
+  // may hold one (they get Unavailable or return at once).
+  std::vector<RolloutRunner*> runners;
+  {
+    std::lock_guard lock(mutex_);
+    shut_down_ = true;
+    for (auto& [id, runner] : runners_) runners.push_back(runner.get());
+  }
+  for (RolloutRunner* runner : runners) runner->Stop();
+}
+
+Result<v1::StartRolloutResponse> RolloutManager::Start(const v1::StartRolloutRequest& request,
+                                                       const std::string& actor) {
+  std::vector<std::string> hosts(request.hosts().begin(), request.hosts().end());
+  return Create(v1::ROLLOUT_DEPLOY, request.strategy(), hosts, nullptr, actor);
+}
+
+Result<v1::StartRolloutResponse> RolloutManager::Rollback(const v1::RollbackRolloutRequest& request,
+                                                          const std::string& actor) {
+  auto earlier = Get(request.id());
+  if (!earlier.ok()) return earlier.status();
+  if (!earlier->done()) {
+    return Status::FailedPrecondition("rollout " + request.id() + " is " + earlier->state() +
+                                      " and not done; abort it first (toposctl rollout abort " +
+                                      request.id() + ")");
+  }
+  return Create(v1::ROLLOUT_ROLLBACK, request.strategy(), {}, &*earlier, actor);
+}
+
+Result<v1::StartRolloutResponse> RolloutManager::Create(v1::RolloutKind kind,
+                                                        const v1::RolloutStrategySpec& spec,
+                                                        const std::vector<std::string>& only_hosts,
+                                                        const v1::Rollout* undo,
+                                                        const std::string& actor) {
+  auto strategy = StrategyFromSpec(spec);
+  if (!strategy.ok()) return strategy.status();
+  controller::PublishedTopology published = services_.replicator.Current();
+  if (!published.topology) {
+    return Status::FailedPrecondition("no topology is published: run toposctl topology publish first");
+  }
+  auto enrolled = ReadEnrolled(services_.store, services_.hub);
+  if (!enrolled.ok()) return enrolled.status();
+
+  BuildInput input;
+  input.topology = published.topology.get();
+  input.topology_version = published.version;
+  input.published_at_unix = published.created_at_unix;
+  input.roles = PublishedRoles(services_.store, published.version);
+  input.enrolled = std::move(*enrolled);
+  input.resolve = [this](const v1::Service& service) {
+    return services_.artifacts.Resolve(service.name(), service.version(), service.artifact());
+  };
+  input.now = Clock::now();
+  input.rollout_id = "r-" + certs::HexEncode(certs::RandomBytes(6));
+  input.step_timeout_seconds = static_cast<std::uint32_t>(strategy->step_timeout.count());
+  input.only_hosts = only_hosts;
+  auto built = undo != nullptr ? BuildRollbackRollout(input, *undo) : BuildDeployRollout(input);
+  if (!built.ok()) return built.status();
+  auto progress = NewRollout(*strategy, built->stages, built->pools);
+  if (!progress.ok()) return progress.status();
+
+  v1::Rollout record;
+  record.set_id(input.rollout_id);
+  record.set_kind(kind);
+  record.set_topology_version(published.version);
+  record.set_created_by(actor);
+  record.set_created_at_unix_ms(ToUnixMs(input.now));
+  if (undo != nullptr) record.set_rollback_of(undo->id());
+  WriteProgress(*progress, record);
+  for (auto& pool : *record.mutable_pools()) {
+    for (auto& host : *pool.mutable_hosts()) {
+      for (const auto& before : built->before[host.host_fqdn()]) *host.add_before() = before;
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> host_steps;
+  for (const auto& [host, steps] : built->steps) {
+    v1::RolloutHostSteps stored;
+    for (const auto& step : steps) *stored.add_steps() = step;
+    host_steps.emplace_back(host, stored.SerializeAsString());
+  }
+  int host_count = 0;
+  for (const auto& pool : built->pools) host_count += static_cast<int>(pool.hosts.size());
+  v1::RolloutEvent started;
+  started.set_rollout_id(record.id());
+  started.set_seq(1);
+  started.set_at_unix_ms(record.created_at_unix_ms());
+  started.set_kind("rollout-started");
+  started.set_message(std::string(undo != nullptr ? "rollback of " + undo->id() : "rollout") +
+                      " of topology version " + std::to_string(published.version) + " to " +
+                      std::to_string(host_count) + " host" + (host_count == 1 ? "" : "s") +
+                      " in " + std::to_string(built->pools.size()) + " pool" +
+                      (built->pools.size() == 1 ? "" : "s") + ", started by " + actor);
+
+  std::lock_guard lock(mutex_);
+  if (shut_down_) return Status::Unavailable("the controller is shutting down");
+  std::map<std::string, std::string, std::less<>> busy;
+  for (const auto& [id, runner] : runners_) {
+    for (auto& host : runner->BusyHosts()) busy.emplace(std::move(host), id);
+  }
+  TOPOS_RETURN_IF_ERROR(CheckHostsFree(*progress, busy));
+
+  controller::RolloutRecord row{record.id(), record.state(), false, input.now,
+                                record.SerializeAsString()};
+  TOPOS_RETURN_IF_ERROR(services_.store.CreateRollout(
+      row, {{1, started.SerializeAsString()}}, host_steps));
+  auto runner = RolloutRunner::Load({services_.store, services_.steps, services_.hub}, record, 1);
+  if (!runner.ok()) return runner.status();
+  spdlog::info("operator={} started rollout {} ({} hosts)", actor, record.id(), host_count);
+  (*runner)->Start();
+  runners_[record.id()] = std::move(*runner);
+
+  v1::StartRolloutResponse response;
+  *response.mutable_rollout() = record;
+  for (const auto& note : built->left_out) response.add_converged(note);
+  return response;
+}
+
+RolloutRunner* RolloutManager::FindLocked(const std::string& id) {
+  auto it = runners_.find(id);
+  return it == runners_.end() ? nullptr : it->second.get();
+}
+
+Result<v1::Rollout> RolloutManager::Get(const std::string& id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (RolloutRunner* runner = FindLocked(id)) return runner->Snapshot();
+  }
+  auto row = services_.store.GetRollout(id);
+  if (!row.ok()) return row.status();
+  v1::Rollout record;
+  if (!record.ParseFromString(row->snapshot)) {
+    return Status::Internal("rollout " + id + ": stored record is unreadable");
+  }
+  return record;
+}
+
+Result<std::vector<v1::RolloutEvent>> RolloutManager::Events(const std::string& id,
+                                                             std::uint64_t after_seq) {
+  auto rows = services_.store.ListRolloutEvents(id, after_seq, kEventsPerRead);
+  if (!rows.ok()) return rows.status();
+  std::vector<v1::RolloutEvent> events;
+  for (const auto& row : *rows) {
+    if (!events.emplace_back().ParseFromString(row.event)) {
+      return Status::Internal("rollout " + id + ": stored event " + std::to_string(row.seq) +
+                              " is unreadable");
+    }
+  }
+  return events;
+}
+
+Result<std::vector<v1::Rollout>> RolloutManager::List() {
+  auto rows = services_.store.ListRollouts(/*unfinished_only=*/false);
+  if (!rows.ok()) return rows.status();
+  std::vector<v1::Rollout> rollouts;
+  for (const auto& row : *rows) {
+    auto current = Get(row.id);
+    if (current.ok()) rollouts.push_back(WithoutHosts(std::move(*current)));
+  }
+  return rollouts;
+}
+
+Result<v1::Rollout> RolloutManager::Control(const v1::ControlRolloutRequest& request,
+                                            const std::string& actor) {
+  RolloutRunner* runner = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    runner = FindLocked(request.id());
+    if (runner == nullptr) {
+      auto stored = services_.store.GetRollout(request.id());
+      if (!stored.ok()) return stored.status();
+      return Status::FailedPrecondition("rollout " + request.id() + " is " + stored->state +
+                                        " and done; nothing to change");
+    }
+  }
+  // Runners live until Shutdown, which happens after the server stops calls.
+  return runner->Control(request, actor);
+}
+
+Result<v1::RolloutUpdate> RolloutManager::WaitForUpdate(const std::string& id,
+                                                        std::uint64_t after_seq,
+                                                        std::chrono::milliseconds timeout) {
+  RolloutRunner* runner = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    runner = FindLocked(id);
+  }
+  if (runner != nullptr) runner->WaitAfter(after_seq, timeout);
+  auto events = Events(id, after_seq);
+  if (!events.ok()) return events.status();
+  auto rollout = Get(id);
+  if (!rollout.ok()) return rollout.status();
+  v1::RolloutUpdate update;
+  for (auto& event : *events) *update.add_events() = std::move(event);
+  *update.mutable_rollout() = std::move(*rollout);
+  return update;
+}
+
+}  // namespace topos::rollout

@@ -1,0 +1,402 @@
+#include "controller/rollout/rollout_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "controller/deploy/deploy_plan.h"
+#include "controller/deploy/host_deploy.h"
+#include "controller/rollout/rollout_codec.h"
+
+namespace topos::rollout {
+namespace {
+
+// How often connectivity is polled and a refused store write retried.
+constexpr std::chrono::seconds kTick{1};
+// A step's outcome may arrive this long after its deadline before the
+// deploy gives up on it (the agent cancels at the deadline itself).
+constexpr std::chrono::seconds kOutcomeGrace{30};
+
+std::string StepEventKind(v1::StepState state) {
+  switch (state) {
+    case v1::STEP_SUCCEEDED:
+      return "step-succeeded";
+    case v1::STEP_PENDING:
+      return "step-pending";
+    case v1::STEP_CANCELLED:
+      return "step-cancelled";
+    default:
+      return "step-failed";
+  }
+}
+
+// A step event for the rollout's log from one of HostDeploy's events, or
+// nothing for those not worth keeping (output chunks, the closing summary).
+std::optional<v1::RolloutEvent> StepEvent(const v1::DeployEvent& event) {
+  if (!event.has_step()) return std::nullopt;
+  v1::RolloutEvent out;
+  out.set_step_kind(event.step().kind());
+  out.set_service(event.step().service());
+  if (!event.has_update()) {
+    if (event.done()) return std::nullopt;
+    out.set_kind("step-started");
+    out.set_message(event.message());
+    return out;
+  }
+  const v1::StepUpdate& update = event.update();
+  if (!controller::IsFinal(update.state())) return std::nullopt;
+  out.set_kind(StepEventKind(update.state()));
+  const v1::StepResult& result = update.result();
+  std::string text = controller::DescribeStep(event.step());
+  if (!result.error().empty()) {
+    text += ": " + result.error();
+  } else if (!result.summary().empty()) {
+    text += ": " + result.summary();
+  }
+  out.set_message(text);
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RolloutRunner>> RolloutRunner::Load(Services services, v1::Rollout record,
+                                                           std::uint64_t last_seq) {
+  auto progress = ReadProgress(record);
+  if (!progress.ok()) return progress.status();
+  return std::unique_ptr<RolloutRunner>(
+      new RolloutRunner(services, std::move(record), std::move(*progress), last_seq));
+}
+
+RolloutRunner::RolloutRunner(Services services, v1::Rollout record, RolloutProgress progress,
+                             std::uint64_t last_seq)
+    : services_(services),
+      record_(std::move(record)),
+      progress_(std::move(progress)),
+      last_seq_(last_seq),
+      done_(record_.done()) {}
+
+RolloutRunner::~RolloutRunner() { Stop(); }
+
+void RolloutRunner::Start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable() || done_) return;
+  // Hosts stored as running were started before a restart: resend their
+  // steps (same ids; agents answer finished ones from their journals).
+  for (const auto& pool : progress_.pools) {
+    for (const auto& host : pool.hosts) {
+      if (host.phase == HostPhase::kRunning) LaunchLocked(host.host);
+    }
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void RolloutRunner::Stop() {
+  std::map<std::string, std::unique_ptr<Deployment>> deployments;
+  std::vector<std::unique_ptr<Deployment>> finished;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    for (auto& [host, deployment] : deployments_) deployment->abandon = true;
+    deployments.swap(deployments_);
+    finished.swap(finished_);
+  }
+  wake_.notify_all();
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& [host, deployment] : deployments) {
+    if (deployment->thread.joinable()) deployment->thread.join();
+  }
+  for (auto& deployment : finished) {
+    if (deployment->thread.joinable()) deployment->thread.join();
+  }
+}
+
+void RolloutRunner::Loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_ && !done_) {
+    const bool stored = DecideLocked();
+    if (done_) break;
+    auto until = std::chrono::steady_clock::now() + kTick;
+    if (stored && wake_at_) {
+      auto wall_wait = *wake_at_ - Clock::now();
+      if (wall_wait < kTick) until = std::chrono::steady_clock::now() + std::max(wall_wait, Clock::duration::zero());
+    }
+    wake_.wait_until(lock, until, [this] { return stopping_ || !inbox_.empty(); });
+  }
+}
+
+bool RolloutRunner::DecideLocked() {
+  JoinFinishedLocked();
+  const TimePoint now = Clock::now();
+  const RolloutProgress old_progress = progress_;
+  const v1::Rollout old_record = record_;
+  const std::string old_bytes = record_.SerializeAsString();
+  std::vector<Happening> inbox;
+  inbox.swap(inbox_);
+  std::vector<v1::RolloutEvent> events;
+
+  for (auto& happening : inbox) {
+    v1::RolloutHost* host = HostRecordLocked(happening.host);
+    if (!happening.result_ok) {
+      if (host != nullptr && happening.step_event.kind() == "step-started") {
+        host->set_current_step(happening.step_event.message());
+      }
+      happening.step_event.set_host_fqdn(happening.host);
+      events.push_back(EventLocked(happening.host, happening.step_event.kind(),
+                                   happening.step_event.message()));
+      events.back().set_step_kind(happening.step_event.step_kind());
+      events.back().set_service(happening.step_event.service());
+      continue;
+    }
+    auto next = OnHostResult(progress_, happening.host, *happening.result_ok, happening.reason);
+    if (!next.ok()) continue;  // already resolved (timed out while unreachable)
+    progress_ = std::move(*next);
+    if (host != nullptr) {
+      host->set_current_step("");
+      host->set_finished_at_unix_ms(ToUnixMs(now));
+    }
+    events.push_back(EventLocked(happening.host, *happening.result_ok ? "host-succeeded" : "host-failed",
+                                 *happening.result_ok ? "deployed" : happening.reason));
+  }
+
+  for (const auto& pool : old_progress.pools) {
+    for (const auto& host : pool.hosts) {
+      if (host.phase != HostPhase::kWaiting && host.phase != HostPhase::kRunning) continue;
+      const bool connected = services_.hub.Live(host.host).connected;
+      if (connected == !host.offline_since) continue;
+      auto next = connected ? OnHostOnline(progress_, host.host)
+                            : OnHostOffline(progress_, host.host, now);
+      if (!next.ok()) continue;
+      progress_ = std::move(*next);
+      events.push_back(EventLocked(host.host, connected ? "host-online" : "host-offline",
+                                   connected ? "agent connected" : "agent not connected"));
+    }
+  }
+
+  const RunState state_before = progress_.state;
+  Decision decision = Next(progress_, now);
+  progress_ = std::move(decision.progress);
+  for (const auto& resolved : decision.resolved) {
+    events.push_back(EventLocked(resolved.host,
+                                 resolved.phase == HostPhase::kSkipped ? "host-skipped" : "host-failed",
+                                 resolved.reason));
+    if (v1::RolloutHost* host = HostRecordLocked(resolved.host)) {
+      host->set_finished_at_unix_ms(ToUnixMs(now));
+    }
+  }
+  for (const auto& host : decision.start) {
+    if (v1::RolloutHost* record = HostRecordLocked(host)) record->set_started_at_unix_ms(ToUnixMs(now));
+    events.push_back(EventLocked(host, "host-started", "deploy started"));
+  }
+  if (progress_.state != state_before) {
+    switch (progress_.state) {
+      case RunState::kPausedForCanary:
+        events.push_back(EventLocked("", "paused", "canaries done; continue with: toposctl rollout resume " + record_.id()));
+        break;
+      case RunState::kSucceeded:
+        events.push_back(EventLocked("", "finished", progress_.stop_reason));
+        break;
+      case RunState::kFailed:
+        events.push_back(EventLocked("", "stopped", progress_.stop_reason));
+        break;
+      default:
+        break;
+    }
+  }
+  WriteProgress(progress_, record_);
+  record_.set_done(decision.done);
+  if (decision.done && record_.finished_at_unix_ms() == 0) record_.set_finished_at_unix_ms(ToUnixMs(now));
+
+  if (!events.empty() || record_.SerializeAsString() != old_bytes) {
+    if (!SaveLocked(events)) {
+      // Nothing was acted on: put everything back and try again next tick.
+      progress_ = old_progress;
+      record_ = old_record;
+      inbox.insert(inbox.end(), std::make_move_iterator(inbox_.begin()),
+                   std::make_move_iterator(inbox_.end()));
+      inbox_.swap(inbox);
+      return false;
+    }
+  }
+  for (const auto& resolved : decision.resolved) CancelLocked(resolved.host);
+  for (const auto& host : decision.start) LaunchLocked(host);
+  wake_at_ = decision.wake_at;
+  done_ = decision.done;
+  return true;
+}
+
+bool RolloutRunner::SaveLocked(std::vector<v1::RolloutEvent>& events) {
+  controller::RolloutRecord stored;
+  stored.id = record_.id();
+  stored.state = record_.state();
+  stored.done = record_.done();
+  stored.created_at = FromUnixMs(record_.created_at_unix_ms());
+  stored.snapshot = record_.SerializeAsString();
+  std::vector<controller::RolloutEventRecord> rows;
+  std::uint64_t seq = last_seq_;
+  for (auto& event : events) {
+    event.set_seq(++seq);
+    rows.push_back({seq, event.SerializeAsString()});
+  }
+  Status status = services_.store.SaveRollout(stored, rows);
+  if (!status.ok()) {
+    spdlog::error("rollout {}: cannot store its state, retrying: {}", record_.id(), status.message());
+    return false;
+  }
+  last_seq_ = seq;
+  changed_.notify_all();
+  return true;
+}
+
+v1::RolloutEvent RolloutRunner::EventLocked(const std::string& host, std::string kind,
+                                            std::string message) {
+  v1::RolloutEvent event;
+  event.set_rollout_id(record_.id());
+  event.set_at_unix_ms(ToUnixMs(Clock::now()));
+  event.set_host_fqdn(host);
+  event.set_kind(std::move(kind));
+  event.set_message(std::move(message));
+  return event;
+}
+
+v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host) {
+  for (auto& pool : *record_.mutable_pools()) {
+    for (auto& entry : *pool.mutable_hosts()) {
+      if (entry.host_fqdn() == host) return &entry;
+    }
+  }
+  return nullptr;
+}
+
+void RolloutRunner::LaunchLocked(const std::string& host) {
+  if (deployments_.contains(host)) return;
+  auto deployment = std::make_unique<Deployment>();
+  Deployment* raw = deployment.get();
+  std::vector<v1::RunStep> steps;
+  std::string problem;
+  auto stored = services_.store.GetRolloutHostSteps(record_.id(), host);
+  v1::RolloutHostSteps parsed;
+  if (!stored.ok()) {
+    problem = "its planned steps are not stored: " + stored.status().message();
+  } else if (!parsed.ParseFromString(*stored)) {
+    problem = "its stored steps are unreadable";
+  } else {
+    steps.assign(parsed.steps().begin(), parsed.steps().end());
+  }
+  raw->thread = std::thread([this, raw, host, problem, steps = std::move(steps)]() mutable {
+    bool ok = false;
+    std::string reason = problem;
+    if (problem.empty()) {
+      controller::HostDeploy deploy(services_.steps, host, std::move(steps),
+                                    [this, host, &reason](v1::DeployEvent event) {
+                                      if (event.done()) reason = event.message();
+                                      auto step_event = StepEvent(event);
+                                      if (!step_event) return;
+                                      std::lock_guard lock(mutex_);
+                                      inbox_.push_back({host, std::nullopt, "", std::move(*step_event)});
+                                      wake_.notify_all();
+                                    });
+      ok = deploy.Run(raw->cancel, kOutcomeGrace, &raw->abandon);
+    }
+    if (raw->abandon) return;
+    std::lock_guard lock(mutex_);
+    inbox_.push_back({host, ok, ok ? "" : reason, {}});
+    auto it = deployments_.find(host);
+    if (it != deployments_.end() && it->second.get() == raw) {
+      finished_.push_back(std::move(it->second));
+      deployments_.erase(it);
+    }
+    wake_.notify_all();
+  });
+  deployments_[host] = std::move(deployment);
+}
+
+void RolloutRunner::CancelLocked(const std::string& host) {
+  auto it = deployments_.find(host);
+  if (it != deployments_.end()) it->second->cancel = true;
+}
+
+void RolloutRunner::JoinFinishedLocked() {
+  // A finished deployment's thread only has its return left to run.
+  for (auto& deployment : finished_) {
+    if (deployment->thread.joinable()) deployment->thread.join();
+  }
+  finished_.clear();
+}
+
+Result<v1::Rollout> RolloutRunner::Control(const v1::ControlRolloutRequest& request,
+                                           const std::string& actor) {
+  std::lock_guard lock(mutex_);
+  Result<RolloutProgress> next = Status::InvalidArgument("the action must be pause, resume or abort");
+  std::string kind;
+  std::string message;
+  switch (request.action()) {
+    case v1::ROLLOUT_PAUSE:
+      next = Pause(progress_);
+      kind = "paused";
+      message = "paused by " + actor;
+      break;
+    case v1::ROLLOUT_RESUME:
+      next = Resume(progress_);
+      kind = "resumed";
+      message = "resumed by " + actor;
+      break;
+    case v1::ROLLOUT_ABORT:
+      message = "aborted by " + actor + (request.reason().empty() ? "" : ": " + request.reason());
+      next = Abort(progress_, message);
+      kind = "aborted";
+      if (request.cancel_running()) message += " (cancelling running hosts' steps)";
+      break;
+    default:
+      break;
+  }
+  if (!next.ok()) return next.status();
+  if (stopping_) return Status::Unavailable("the controller is shutting down");
+  const RolloutProgress old_progress = progress_;
+  const v1::Rollout old_record = record_;
+  progress_ = std::move(*next);
+  WriteProgress(progress_, record_);
+  std::vector<v1::RolloutEvent> events{EventLocked("", kind, message)};
+  if (!SaveLocked(events)) {
+    progress_ = old_progress;
+    record_ = old_record;
+    return Status::Unavailable("could not store the change; try again");
+  }
+  if (request.action() == v1::ROLLOUT_ABORT && request.cancel_running()) {
+    for (auto& [host, deployment] : deployments_) deployment->cancel = true;
+  }
+  wake_.notify_all();
+  return record_;
+}
+
+v1::Rollout RolloutRunner::Snapshot() const {
+  std::lock_guard lock(mutex_);
+  return record_;
+}
+
+std::uint64_t RolloutRunner::last_seq() const {
+  std::lock_guard lock(mutex_);
+  return last_seq_;
+}
+
+bool RolloutRunner::done() const {
+  std::lock_guard lock(mutex_);
+  return done_;
+}
+
+std::vector<std::string> RolloutRunner::BusyHosts() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> hosts;
+  if (done_) return hosts;
+  for (const auto& pool : progress_.pools) {
+    for (const auto& host : pool.hosts) hosts.push_back(host.host);
+  }
+  return hosts;
+}
+
+void RolloutRunner::WaitAfter(std::uint64_t seq, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [&] { return last_seq_ > seq || done_ || stopping_; });
+}
+
+}  // namespace topos::rollout

@@ -1,0 +1,118 @@
+// Drives one rollout: feeds what happens (host deploys finishing, agents
+// going offline and coming back, operator commands) through the engine's
+// transitions, asks the engine what to do next, stores the new state and
+// its events, and only then acts (starts host deploys, cancels steps).
+// Every transition is stored before it is acted on, so a controller killed
+// at any moment and started again resumes from the store: hosts stored as
+// running get their stored steps sent again under the same step ids, which
+// agents answer from their journals instead of running twice.
+//
+// Each started host runs its stored steps with a HostDeploy on a thread of
+// its own (the window bounds how many run at once). Agents' connectivity
+// comes from the hub, polled once a second and after every event.
+//
+// Thread-safety: every public method is safe from any thread. Store calls
+// are made under the runner's lock (one runner, one writer per rollout).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "controller/deploy/step_tracker.h"
+#include "controller/hub/agent_hub.h"
+#include "controller/rollout/engine.h"
+#include "controller/store/store.h"
+#include "topos/v1/rollout.pb.h"
+
+namespace topos::rollout {
+
+class RolloutRunner {
+ public:
+  struct Services {
+    controller::Store& store;
+    controller::StepTracker& steps;
+    controller::AgentHub& hub;
+  };
+
+  // `record` is the rollout as stored and `last_seq` its newest stored
+  // event. The progress is read from the record (ReadProgress).
+  static Result<std::unique_ptr<RolloutRunner>> Load(Services services, v1::Rollout record,
+                                                     std::uint64_t last_seq);
+  ~RolloutRunner();  // Stop()
+
+  // Starts deciding on a thread of its own; resumes hosts stored as running.
+  void Start();
+  // Controller shutdown: stops deciding and stops waiting for host deploys
+  // without cancelling anything on the agents and without storing anything
+  // more; the next Load + Start resumes. Idempotent.
+  void Stop();
+
+  // Pause, resume or abort (with `cancel_running`: cancel the running
+  // hosts' steps too), stored before it takes effect. FailedPrecondition
+  // when the state does not allow it (engine.h rule 10).
+  Result<v1::Rollout> Control(const v1::ControlRolloutRequest& request, const std::string& actor);
+
+  v1::Rollout Snapshot() const;
+  std::uint64_t last_seq() const;
+  // Final state and no host running.
+  bool done() const;
+  // Hosts of the rollout while it is not done (one rollout per host).
+  std::vector<std::string> BusyHosts() const;
+  // Waits until an event after `seq` is stored, the rollout is done, or
+  // `timeout` passes.
+  void WaitAfter(std::uint64_t seq, std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Deployment {
+    std::thread thread;
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> abandon{false};
+  };
+  // Something that happened, queued for the decision loop.
+  struct Happening {
+    std::string host;
+    std::optional<bool> result_ok;  // set: the host's deploy finished
+    std::string reason;             // result: why it failed
+    v1::RolloutEvent step_event;    // otherwise: a step event
+  };
+
+  RolloutRunner(Services services, v1::Rollout record, RolloutProgress progress,
+                std::uint64_t last_seq);
+  void Loop();
+  // One round: applies what happened, decides, stores, acts. False when the
+  // store refused the write (nothing was acted on; it is retried).
+  bool DecideLocked();
+  void LaunchLocked(const std::string& host);
+  void CancelLocked(const std::string& host);
+  void JoinFinishedLocked();
+  bool SaveLocked(std::vector<v1::RolloutEvent>& events);
+  v1::RolloutEvent EventLocked(const std::string& host, std::string kind, std::string message);
+  v1::RolloutHost* HostRecordLocked(const std::string& host);
+
+  Services services_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;               // the loop: something happened
+  mutable std::condition_variable changed_;    // watchers: events were stored
+  v1::Rollout record_;                         // guarded; as last stored
+  RolloutProgress progress_;                   // guarded; as last stored
+  std::uint64_t last_seq_ = 0;                 // guarded
+  std::vector<Happening> inbox_;               // guarded
+  std::map<std::string, std::unique_ptr<Deployment>> deployments_;  // guarded
+  std::vector<std::unique_ptr<Deployment>> finished_;               // guarded; to join
+  std::optional<TimePoint> wake_at_;           // guarded
+  bool done_ = false;                          // guarded
+  bool stopping_ = false;                      // guarded
+  std::thread thread_;
+};
+
+}  // namespace topos::rollout
