@@ -9,7 +9,7 @@
 // - Applies pushed configuration versions to the local management store
 //   (on its own thread) and acknowledges each; Hello says which version the
 //   store holds, so the controller can catch it up.
-// - Hands deployment steps to the StepExecutor and streams their updates
+// - Hands deployment steps to the StepRunner and streams their updates
 //   back; Hello carries the step journal and heartbeats the services.
 // - Stops for good when the controller says this identity is no longer
 //   welcome (revoked, host removed): retrying cannot help, a new enrollment
@@ -27,7 +27,7 @@
 #include <thread>
 
 #include "agent/localstore/local_store.h"
-#include "agent/steps/step_executor.h"
+#include "agent/steps/step_runner.h"
 #include "agent/state/agent_state.h"
 #include "common/status.h"
 
@@ -45,9 +45,10 @@ struct LinkOptions {
   bool private_connection = false;
   // Renew when this fraction of the certificate's lifetime has passed.
   double renew_at_fraction = 2.0 / 3.0;
-  // Runs the deployment steps the controller sends; null: steps are refused
-  // (simulated agents). Not owned; must outlive the link.
-  StepExecutor* steps = nullptr;
+  // Runs the deployment steps the controller sends (the agent's
+  // StepExecutor, or a stand-in for simulated agents); null: steps are
+  // refused. Not owned; must outlive the link.
+  StepRunner* steps = nullptr;
 };
 
 class ControllerLink {

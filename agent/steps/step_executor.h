@@ -26,31 +26,30 @@
 #include <vector>
 
 #include "agent/steps/step_context.h"
+#include "agent/steps/step_runner.h"
 #include "topos/v1/agent.pb.h"
 
 namespace topos::agent {
 
-class StepExecutor {
+class StepExecutor : public StepRunner {
  public:
-  using UpdateSink = std::function<void(const topos::v1::StepUpdate&)>;
-
   explicit StepExecutor(StepContext context);
-  ~StepExecutor();  // cancels the running step and joins
+  ~StepExecutor() override;  // cancels the running step and joins
 
   // Re-adopts services and re-queues interrupted steps, then starts the thread.
   void Start();
   void Stop();
 
-  void SetSink(UpdateSink sink);
+  void SetSink(UpdateSink sink) override;
   // Queues a step. An invalid RunStep is answered at once with FAILED.
-  void Submit(const topos::v1::RunStep& step);
+  void Submit(const topos::v1::RunStep& step) override;
   // Cancels a queued or running step; unknown ids are ignored.
-  void Cancel(const std::string& step_id);
+  void Cancel(const std::string& step_id) override;
 
   // For Hello: the newest journal outcomes (running ones included).
-  std::vector<topos::v1::StepUpdate> RecentOutcomes(std::size_t limit = 200);
+  std::vector<topos::v1::StepUpdate> RecentOutcomes(std::size_t limit = 200) override;
   // For Hello and heartbeats: the services installed here.
-  std::vector<topos::v1::ServiceReport> ServiceReports();
+  std::vector<topos::v1::ServiceReport> ServiceReports() override;
 
   // Waits until no step is queued or running (tests). False on timeout.
   bool WaitIdle(std::chrono::milliseconds timeout);

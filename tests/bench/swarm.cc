@@ -1,12 +1,16 @@
 // topos-swarm: many simulated agents in one process, each with its own key,
 // certificate and mutual-TLS connection, speaking the real protocol. Used by
-// scripts/bench-enroll.sh; prints figures, asserts nothing.
+// scripts/bench-fleet.sh and scripts/bench-rollout.sh; prints figures,
+// asserts nothing. Each agent runs deployment steps as no-ops
+// (NoOpStepRunner), so rollouts to the whole swarm can be timed.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <chrono>
@@ -17,6 +21,7 @@
 #include "agent/link/enroller.h"
 #include "common/file_io.h"
 #include "common/grpc_tls.h"
+#include "tests/bench/noop_step_runner.h"
 #include "topos/v1/admin.grpc.pb.h"
 
 namespace {
@@ -29,6 +34,11 @@ std::string HostName(const std::string& pattern, int n) {
   if (at != std::string::npos) name.replace(at, 3, std::to_string(n));
   return name;
 }
+
+// Set by SIGINT/SIGTERM: ends the hold early (the swarm still prints its
+// totals and stops its agents cleanly).
+volatile sig_atomic_t g_stop_requested = 0;
+void RequestStop(int) { g_stop_requested = 1; }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -74,7 +84,7 @@ int main(int argc, char** argv) {
   CLI::App app{"topos-swarm: simulate N agents against one controller and print figures"};
   std::string controller, creds, state_root, pattern = "sim-{n}.bench.test", heartbeat = "30";
   int count = 100, concurrency = 4, hold_seconds = 20, controller_pid = 0, publish_rounds = 0;
-  std::string roles_file;
+  std::string roles_file, ready_file;
   app.add_option("--controller", controller, "Controller HOST:PORT")->required();
   app.add_option("--creds", creds, "Operator credential directory")->required();
   app.add_option("--state-root", state_root, "Directory for the agents' state")->required();
@@ -89,6 +99,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100));
   app.add_option("--roles", roles_file, "Role catalog to publish with (needs a role \"database\")");
   app.add_option("--controller-pid", controller_pid, "Controller pid, to report its CPU time");
+  app.add_option("--ready-file", ready_file,
+                 "Write this file (the number of connected agents) once every agent is connected "
+                 "and the publish rounds are done, when the hold starts");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
@@ -136,14 +149,20 @@ int main(int argc, char** argv) {
             << " s: " << (count - failures) / enroll_seconds << " enrollments/s (concurrency "
             << concurrency << ")" << std::endl;
 
-  topos::agent::LinkOptions link_options;
-  link_options.heartbeat_interval = std::chrono::seconds(std::stoi(heartbeat));
-  link_options.private_connection = true;
+  // One no-op step runner per agent; declared before the links, which use
+  // them, so they outlive them.
+  std::vector<std::unique_ptr<topos::bench::NoOpStepRunner>> runners;
   std::vector<std::unique_ptr<topos::agent::ControllerLink>> links;
   auto connect_start = Clock::now();
   for (int i = 0; i < count; ++i) {
-    auto link = std::make_unique<topos::agent::ControllerLink>(
-        topos::agent::StateDir(state_root + "/" + HostName(pattern, i)), link_options);
+    std::string state_dir = state_root + "/" + HostName(pattern, i);
+    runners.push_back(std::make_unique<topos::bench::NoOpStepRunner>(state_dir));
+    topos::agent::LinkOptions link_options;
+    link_options.heartbeat_interval = std::chrono::seconds(std::stoi(heartbeat));
+    link_options.private_connection = true;
+    link_options.steps = runners.back().get();
+    auto link = std::make_unique<topos::agent::ControllerLink>(topos::agent::StateDir(state_dir),
+                                                               link_options);
     if (link->Start().ok()) links.push_back(std::move(link));
   }
   auto connected = [&] {
@@ -197,11 +216,29 @@ int main(int argc, char** argv) {
     std::cout << std::endl;
   }
 
-  // The bench script samples the controller while we hold.
+  // The bench scripts sample the controller (or run a rollout) while we
+  // hold; SIGINT or SIGTERM ends the hold early.
+  signal(SIGINT, RequestStop);
+  signal(SIGTERM, RequestStop);
   std::cout << "holding " << hold_seconds << " s" << std::endl;
-  std::this_thread::sleep_for(std::chrono::seconds(hold_seconds));
+  if (!ready_file.empty()) {
+    std::string temporary = ready_file + ".tmp";
+    std::ofstream(temporary) << connected() << "\n";
+    std::rename(temporary.c_str(), ready_file.c_str());
+  }
+  auto hold_end = Clock::now() + std::chrono::seconds(hold_seconds);
+  while (Clock::now() < hold_end && !g_stop_requested) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   std::cout << "still connected after hold: " << connected() << "/" << count << std::endl;
   for (auto& link : links) link->Stop();
   links.clear();
+  std::uint64_t executed = 0, resent = 0;
+  for (const auto& runner : runners) {
+    executed += runner->executed();
+    resent += runner->resent();
+  }
+  std::cout << "no-op steps executed: " << executed << " (resends answered from memory: "
+            << resent << ")" << std::endl;
   return failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Fleet rollout benchmark against one controller on this machine, with N
+# simulated agents (topos-swarm: one process, the real protocol, each agent
+# running deployment steps as no-ops). Publishes a topology that puts every
+# simulated host in a pool (pools of 10, role "sim") running one small
+# service, pushes its artifact, then times
+#   toposctl rollout start --max-unavailable MAX_UNAVAILABLE --wait
+# and prints: the machine, N, the rollout's wall time, controller CPU during
+# it (seconds and % of one core), controller RSS after, and the no-op steps
+# the swarm executed.
+#
+# Usage: scripts/bench-rollout.sh [N=1000] [MAX_UNAVAILABLE=10%]
+# Environment:
+#   TOPOS_BENCH_NO_BUILD=1      reuse an existing build instead of building Release
+#   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
+#   TOPOS_BENCH_STANDIN=deploy  time `toposctl deploy --host sim-1.bench.test`
+#                               instead of the rollout (checks the setup alone)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-1000}
+max_unavailable=${2:-10%}
+build=${TOPOS_BENCH_BUILD_DIR:-build-release}
+standin=${TOPOS_BENCH_STANDIN:-}
+if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
+  bash scripts/install-deps.sh > /dev/null
+  bash scripts/build.sh "$build" Release > /dev/null
+fi
+[ "$count" -ge 2 ] || { echo "N must be at least 2" >&2; exit 2; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+ctl="$build/controller/cli/toposctl"
+service=noop-svc
+version=1.0.0
+
+work=$(mktemp -d)
+controller_pid=""
+swarm_pid=""
+cleanup() {
+  [ -n "$swarm_pid" ] && kill "$swarm_pid" 2>/dev/null
+  [ -n "$controller_pid" ] && kill "$controller_pid" 2>/dev/null
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2
+  exit 1
+}
+
+port=$(( 20000 + RANDOM % 20000 ))
+"$build/controller/topos-controller" init --data-dir "$work/ctl" --name controller.bench.test \
+  --listen "127.0.0.1:$port" > /dev/null
+GRPC_VERBOSITY=ERROR "$build/controller/topos-controller" --log-level warn run \
+  --data-dir "$work/ctl" > "$work/controller.log" 2>&1 &
+controller_pid=$!
+export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
+for _ in $(seq 1 100); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.1; done
+"$ctl" hosts > /dev/null 2>&1 || fail "controller did not come up"
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$controller_pid/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$controller_pid/status"; }
+now() { date +%s.%N; }
+
+# The topology: every simulated host in a pool of ten of role "sim", whose
+# one service is $service $version. The host names are the swarm's default.
+host() { echo "sim-$1.bench.test"; }
+cat > "$work/roles.yaml" <<'EOF'
+roles:
+  - name: sim
+    description: Simulated hosts of the rollout benchmark.
+    rule_prefix: sim
+EOF
+{
+  echo "sites:"
+  echo "  - name: bench"
+  echo "hosts:"
+  for ((i = 0; i < count; i++)); do echo "  - fqdn: $(host "$i")"; done
+  echo "pools:"
+  for ((first = 0; first < count; first += 10)); do
+    echo "  - name: sim-pool-$((first / 10))"
+    echo "    fqdn: sim-pool-$((first / 10)).bench.test"
+    echo "    role: sim"
+    echo "    site: bench"
+    echo "    hosts:"
+    for ((i = first; i < count && i < first + 10; i++)); do echo "      - $(host "$i")"; done
+  done
+  echo "services:"
+  echo "  - name: $service"
+  echo "    role: sim"
+  echo "    version: $version"
+  echo "    artifact: $service-$version.tar.gz"
+  echo "    start:"
+  echo "      argv: [bin/$service]"
+} > "$work/topology.yaml"
+"$ctl" topology publish --roles "$work/roles.yaml" -m bench "$work/topology.yaml" \
+  > "$work/publish.log" 2>&1 || fail "topology publish: $(cat "$work/publish.log")"
+mkdir -p "$work/artifact/bin"
+printf '#!/bin/sh\nexec sleep infinity\n' > "$work/artifact/bin/$service"
+chmod +x "$work/artifact/bin/$service"
+tar -czf "$work/$service-$version.tar.gz" -C "$work/artifact" .
+"$ctl" artifact push "$work/$service-$version.tar.gz" --service "$service" --version "$version" \
+  > "$work/push.log" 2>&1 || fail "artifact push: $(cat "$work/push.log")"
+
+# The swarm holds its agents until we stop it (SIGTERM), then prints totals.
+GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$port" \
+  --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
+  --hold 3600 --ready-file "$work/ready" > "$work/swarm.log" 2>&1 &
+swarm_pid=$!
+until [ -e "$work/ready" ]; do
+  kill -0 "$swarm_pid" 2>/dev/null || fail "swarm ended before its agents were connected"
+  sleep 0.2
+done
+[ "$(cat "$work/ready")" -eq "$count" ] || fail "only $(cat "$work/ready") of $count agents connected"
+# Every agent applies the published slice on connecting; the plan must see
+# every host online with changes to make.
+"$ctl" rollout plan > "$work/plan-before.log" 2>&1 || fail "rollout plan: $(cat "$work/plan-before.log")"
+plan_before=$(tail -1 "$work/plan-before.log")
+
+if [ "$standin" = deploy ]; then
+  rollout=("$ctl" deploy --host "$(host 1)")
+  converged=1
+else
+  rollout=("$ctl" rollout start --max-unavailable "$max_unavailable" --wait)
+  converged=$count
+fi
+sleep 1  # let the connection burst settle before measuring
+t0=$(cpu_ticks); start=$(now)
+rollout_status=0
+"${rollout[@]}" > "$work/rollout.log" 2>&1 || rollout_status=$?
+end=$(now); t1=$(cpu_ticks)
+rss=$(rss_mib)
+# The controller stores the services the agents report a moment later;
+# wait (up to 15 s) for the plan to show the hosts converged.
+for _ in $(seq 1 75); do
+  "$ctl" rollout plan > "$work/plan-after.log" 2>&1 || true
+  grep -q " $converged converged," "$work/plan-after.log" && break
+  sleep 0.2
+done
+plan_after=$(tail -1 "$work/plan-after.log")
+
+kill -TERM "$swarm_pid"
+wait "$swarm_pid" || true
+swarm_pid=""
+steps=$(sed -n 's/^no-op steps executed: \([0-9]*\).*/\1/p' "$work/swarm.log")
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+echo "agents: $count (simulated, no-op steps), controller and swarm on the same machine"
+grep -E "^(enrolled|connected)" "$work/swarm.log"
+echo "command: ${rollout[*]#"$build/controller/cli/"}"
+echo "plan before: $plan_before"
+awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" 'BEGIN {
+  wall = e - s; cpu = d / hz
+  printf "rollout wall time: %.2f s\n", wall
+  printf "controller CPU during it: %.2f s (%.1f%% of one core)\n", cpu, (wall > 0 ? 100 * cpu / wall : 0)
+}'
+echo "controller RSS after: $rss MiB"
+echo "no-op steps executed by the swarm: ${steps:-unknown}"
+echo "plan after: $plan_after"
+grep -q " $converged converged," "$work/plan-after.log" \
+  || echo "WARNING: expected $converged converged hosts after the command"
+if [ "$rollout_status" -ne 0 ]; then
+  echo "rollout command failed (exit $rollout_status):"
+  tail -20 "$work/rollout.log"
+  exit 1
+fi
+echo "rollout output (last lines):"
+tail -3 "$work/rollout.log" | sed 's/^/  /'
