@@ -20,7 +20,7 @@ class ProgressView {
 
   void Event(const std::string& line) {
     Erase();
-    std::cout << line << "\n";
+    std::cout << line << std::endl;  // flushed: a pipe or log file sees it now, not at exit
   }
   void Show(const v1::Rollout& rollout) {
     last_ = rollout;

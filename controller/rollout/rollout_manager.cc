@@ -77,7 +77,7 @@ Status RolloutManager::Recover() {
       continue;
     }
     spdlog::info("rollout {} resumes ({})", row.id, row.state);
-    (*runner)->Start();
+    (*runner)->Start(/*resumed=*/true);
     runners_[row.id] = std::move(*runner);
   }
   return Status::Ok();

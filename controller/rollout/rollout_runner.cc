@@ -77,14 +77,18 @@ RolloutRunner::RolloutRunner(Services services, v1::Rollout record, RolloutProgr
 
 RolloutRunner::~RolloutRunner() { Stop(); }
 
-void RolloutRunner::Start() {
+void RolloutRunner::Start(bool resumed) {
   std::lock_guard lock(mutex_);
   if (thread_.joinable() || done_) return;
-  // Hosts stored as running were started before a restart: resend their
-  // steps (same ids; agents answer finished ones from their journals).
-  for (const auto& pool : progress_.pools) {
-    for (const auto& host : pool.hosts) {
-      if (host.phase == HostPhase::kRunning) LaunchLocked(host.host);
+  if (resumed) {
+    reconnect_grace_until_ = std::chrono::steady_clock::now() + kReconnectGrace;
+    // Hosts stored as running were started before the restart: resend
+    // their steps (same ids; agents answer finished ones from their journals).
+    std::map<std::string, Recorded> recorded = RecordedStepsLocked();
+    for (const auto& pool : progress_.pools) {
+      for (const auto& host : pool.hosts) {
+        if (host.phase == HostPhase::kRunning) LaunchLocked(host.host, recorded[host.host]);
+      }
     }
   }
   thread_ = std::thread([this] { Loop(); });
@@ -164,6 +168,7 @@ bool RolloutRunner::DecideLocked() {
       if (host.phase != HostPhase::kWaiting && host.phase != HostPhase::kRunning) continue;
       const bool connected = services_.hub.Live(host.host).connected;
       if (connected == !host.offline_since) continue;
+      if (!connected && std::chrono::steady_clock::now() < reconnect_grace_until_) continue;
       auto next = connected ? OnHostOnline(progress_, host.host)
                             : OnHostOffline(progress_, host.host, now);
       if (!next.ok()) continue;
@@ -173,7 +178,7 @@ bool RolloutRunner::DecideLocked() {
     }
   }
 
-  const RunState state_before = progress_.state;
+  const RunState state_before = old_progress.state;  // OnHostResult may already have stopped it
   Decision decision = Next(progress_, now);
   progress_ = std::move(decision.progress);
   for (const auto& resolved : decision.resolved) {
@@ -196,9 +201,15 @@ bool RolloutRunner::DecideLocked() {
       case RunState::kSucceeded:
         events.push_back(EventLocked("", "finished", progress_.stop_reason));
         break;
-      case RunState::kFailed:
-        events.push_back(EventLocked("", "stopped", progress_.stop_reason));
+      case RunState::kFailed: {
+        // Rule 9 (every host finished, some failed) is an end, not a stop.
+        bool any_waiting = false;
+        for (const auto& pool : progress_.pools) {
+          for (const auto& host : pool.hosts) any_waiting |= host.phase == HostPhase::kWaiting;
+        }
+        events.push_back(EventLocked("", any_waiting ? "stopped" : "finished", progress_.stop_reason));
         break;
+      }
       default:
         break;
     }
@@ -219,7 +230,7 @@ bool RolloutRunner::DecideLocked() {
     }
   }
   for (const auto& resolved : decision.resolved) CancelLocked(resolved.host);
-  for (const auto& host : decision.start) LaunchLocked(host);
+  for (const auto& host : decision.start) LaunchLocked(host, Recorded());
   wake_at_ = decision.wake_at;
   done_ = decision.done;
   return true;
@@ -268,7 +279,26 @@ v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host) {
   return nullptr;
 }
 
-void RolloutRunner::LaunchLocked(const std::string& host) {
+std::map<std::string, RolloutRunner::Recorded> RolloutRunner::RecordedStepsLocked() {
+  std::map<std::string, Recorded> recorded;
+  constexpr std::size_t kPage = 1000;
+  std::uint64_t after = 0;
+  for (;;) {
+    auto rows = services_.store.ListRolloutEvents(record_.id(), after, kPage);
+    if (!rows.ok() || rows->empty()) break;
+    for (const auto& row : *rows) {
+      after = row.seq;
+      v1::RolloutEvent event;
+      if (!event.ParseFromString(row.event)) continue;
+      if (event.kind() == "host-started") recorded[event.host_fqdn()] = {};
+      if (event.kind() == "step-started") ++recorded[event.host_fqdn()].started;
+      if (event.kind() == "step-succeeded") ++recorded[event.host_fqdn()].finished;
+    }
+  }
+  return recorded;
+}
+
+void RolloutRunner::LaunchLocked(const std::string& host, Recorded recorded) {
   if (deployments_.contains(host)) return;
   auto deployment = std::make_unique<Deployment>();
   Deployment* raw = deployment.get();
@@ -283,15 +313,36 @@ void RolloutRunner::LaunchLocked(const std::string& host) {
   } else {
     steps.assign(parsed.steps().begin(), parsed.steps().end());
   }
-  raw->thread = std::thread([this, raw, host, problem, steps = std::move(steps)]() mutable {
+  if (recorded.started > 0 && problem.empty()) {
+    Happening resumed{host, std::nullopt, "", {}};
+    resumed.step_event.set_kind("host-resumed");
+    resumed.step_event.set_message(
+        "steps sent again after a controller restart; " + std::to_string(recorded.finished) + " of " +
+        std::to_string(steps.size()) + " had finished and are answered from the agent's journal");
+    inbox_.push_back(std::move(resumed));
+  }
+  raw->thread = std::thread([this, raw, host, problem, recorded,
+                             steps = std::move(steps)]() mutable {
     bool ok = false;
     std::string reason = problem;
+    Recorded seen;
     if (problem.empty()) {
       controller::HostDeploy deploy(services_.steps, host, std::move(steps),
-                                    [this, host, &reason](v1::DeployEvent event) {
-                                      if (event.done()) reason = event.message();
+                                    [this, host, &reason, &seen, recorded](v1::DeployEvent event) {
                                       auto step_event = StepEvent(event);
+                                      // The failed step's own error says more than the summary.
+                                      if (event.done() && reason.empty()) reason = event.message();
+                                      if (step_event && step_event->kind() != "step-started" &&
+                                          step_event->kind() != "step-succeeded") {
+                                        reason = step_event->message();
+                                      }
                                       if (!step_event) return;
+                                      // Skip what was stored before the restart.
+                                      if (step_event->kind() == "step-started") {
+                                        if (++seen.started <= recorded.started) return;
+                                      } else if (++seen.finished <= recorded.finished) {
+                                        return;
+                                      }
                                       std::lock_guard lock(mutex_);
                                       inbox_.push_back({host, std::nullopt, "", std::move(*step_event)});
                                       wake_.notify_all();

@@ -50,8 +50,12 @@ class RolloutRunner {
                                                      std::uint64_t last_seq);
   ~RolloutRunner();  // Stop()
 
-  // Starts deciding on a thread of its own; resumes hosts stored as running.
-  void Start();
+  // Starts deciding on a thread of its own. `resumed` (the controller
+  // restarted): hosts stored as running get their steps sent again, and
+  // for kReconnectGrace agents not connected yet are not counted offline
+  // (they are reconnecting, with back-off, to the new controller).
+  void Start(bool resumed = false);
+  static constexpr std::chrono::seconds kReconnectGrace{60};
   // Controller shutdown: stops deciding and stops waiting for host deploys
   // without cancelling anything on the agents and without storing anything
   // more; the next Load + Start resumes. Idempotent.
@@ -92,7 +96,15 @@ class RolloutRunner {
   // One round: applies what happened, decides, stores, acts. False when the
   // store refused the write (nothing was acted on; it is retried).
   bool DecideLocked();
-  void LaunchLocked(const std::string& host);
+  // Step events of a host stored since its last host-started event.
+  struct Recorded {
+    int started = 0;
+    int finished = 0;
+  };
+  // `recorded` (a resumed host): the agent answers those steps from its
+  // journal, and their events are not stored twice.
+  void LaunchLocked(const std::string& host, Recorded recorded);
+  std::map<std::string, Recorded> RecordedStepsLocked();
   void CancelLocked(const std::string& host);
   void JoinFinishedLocked();
   bool SaveLocked(std::vector<v1::RolloutEvent>& events);
@@ -112,6 +124,7 @@ class RolloutRunner {
   std::optional<TimePoint> wake_at_;           // guarded
   bool done_ = false;                          // guarded
   bool stopping_ = false;                      // guarded
+  std::chrono::steady_clock::time_point reconnect_grace_until_;  // guarded
   std::thread thread_;
 };
 
