@@ -257,7 +257,7 @@ TEST_F(SqliteStore, DuplicateCertificateSerialRollsBackEnrollment) {
 TEST_F(SqliteStore, ReEnrollingARemovedHostClearsTheRemoval) {
   Enroll("web1.example.com", "01");
   ASSERT_TRUE(
-      store_->UpdateHostReports({{"web1.example.com", At(15), std::nullopt, std::nullopt, std::nullopt}}).ok());
+      store_->UpdateHostReports({{"web1.example.com", At(15), std::nullopt, std::nullopt, std::nullopt, 0, std::nullopt}}).ok());
   ASSERT_TRUE(store_->RemoveHost("web1.example.com", At(20), "decommissioned").ok());
   ASSERT_TRUE(store_->GetHost("web1.example.com")->removed_at.has_value());
 
@@ -326,10 +326,10 @@ TEST_F(SqliteStore, UpdateHostReportsUpdatesKnownHostsAndSkipsUnknown) {
   Enroll("b.example.com", "02");
   const std::string facts("\0\x01proto\0bytes\xff", 14);
   Status status = store_->UpdateHostReports({
-      {"a.example.com", At(100), std::string("0.2.0"), facts, std::nullopt},
-      {"unknown.example.com", At(100), std::nullopt, std::nullopt, std::nullopt},
-      {"b.example.com", At(100), std::nullopt, std::nullopt, std::nullopt},
-      {"b.example.com", At(110), std::nullopt, std::nullopt, std::nullopt},
+      {"a.example.com", At(100), std::string("0.2.0"), facts, std::nullopt, 0, std::nullopt},
+      {"unknown.example.com", At(100), std::nullopt, std::nullopt, std::nullopt, 0, std::nullopt},
+      {"b.example.com", At(100), std::nullopt, std::nullopt, std::nullopt, 0, std::nullopt},
+      {"b.example.com", At(110), std::nullopt, std::nullopt, std::nullopt, 0, std::nullopt},
   });
   ASSERT_TRUE(status.ok()) << status.message();
 
