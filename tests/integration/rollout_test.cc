@@ -495,6 +495,59 @@ TEST_F(RolloutTest, PauseStopsNewStartsAndResumeFinishesTheRollout) {
 // refused naming the first; one on other hosts is not. Abort with
 // cancel_running cancels the running host's step on the agent (the hook's
 // process is killed) and starts nothing more.
+// The service version a host reports (empty when it has none).
+std::string ReportedVersion(const topos::v1::GetHostResponse& host, const std::string& service) {
+  for (const auto& report : host.host().services()) {
+    if (report.name() == service) return report.version();
+  }
+  return "";
+}
+
+TEST_F(RolloutTest, RollbackPutsHostsBackOnTheVersionTheyRanBefore) {
+  const auto hosts = Hosts(1, 3);
+  PublishVersion({});
+  const std::string first = Start(Strategy("100%", 0), hosts);
+  ASSERT_EQ(WaitDone(first).rollout().state(), "succeeded");
+  PublishVersion({});  // 1.0.2: every host upgrades
+  const std::string upgrade = Start(Strategy("100%", 0), hosts);
+  ASSERT_EQ(WaitDone(upgrade).rollout().state(), "succeeded");
+
+  auto version_of = [&](const std::string& fqdn) {
+    topos::v1::GetHostRequest request;
+    request.set_fqdn(fqdn);
+    topos::v1::GetHostResponse response;
+    auto context = Context();
+    grpc::Status status = stub_->GetHost(context.get(), request, &response);
+    return status.ok() ? ReportedVersion(response, kService) : "error: " + status.error_message();
+  };
+  for (const auto& host : hosts) {
+    ASSERT_TRUE(Eventually([&] { return version_of(host) == "1.0.2"; })) << host << ": " << version_of(host);
+  }
+
+  topos::v1::RollbackRolloutRequest request;
+  request.set_id(upgrade);
+  *request.mutable_strategy() = Strategy("1", 0);
+  topos::v1::StartRolloutResponse response;
+  auto context = Context();
+  grpc::Status status = stub_->RollbackRollout(context.get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.rollout().kind(), topos::v1::ROLLOUT_ROLLBACK);
+  EXPECT_EQ(response.rollout().rollback_of(), upgrade);
+  auto got = WaitDone(response.rollout().id());
+  EXPECT_EQ(got.rollout().state(), "succeeded") << Transcript(got);
+  for (const auto& host : hosts) {
+    EXPECT_TRUE(Eventually([&] { return version_of(host) == "1.0.1"; })) << host << ": " << version_of(host);
+  }
+
+  // Nothing differs from before the upgrade any more: a second rollback of
+  // the same rollout has nothing to do, and says so.
+  topos::v1::StartRolloutResponse again;
+  auto again_context = Context();
+  status = stub_->RollbackRollout(again_context.get(), request, &again);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("nothing to roll back"));
+}
+
 TEST_F(RolloutTest, SecondRolloutOnBusyHostsIsRefusedAndAbortCancelsTheRunningStep) {
   PublishVersion({{}, "echo $$ > \"$TOPOS_SERVICE_DIR/hook.pid\"; sleep 60"});
   const std::string id = Start(Strategy("1", 20), Hosts(1, 3));
