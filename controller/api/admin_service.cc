@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <set>
 
 #include "controller/hub/host_status.h"
@@ -119,10 +120,31 @@ grpc::ServerUnaryReactor* AdminServiceHandler::ListHosts(grpc::CallbackServerCon
   return Run(context, kAnyRole, [this, response](const Caller&) {
     auto hosts = context_.store.ListHosts();
     if (!hosts.ok()) return ToGrpc(hosts.status());
+    auto requests = context_.store.ListCertificateRequests(false, "");
+    if (!requests.ok()) return ToGrpc(requests.status());
+    // Each host's soonest-expiring live service certificate.
+    std::map<std::string, const CertificateRequestRecord*> soonest_service;
+    for (const auto& request : *requests) {
+      if (request.state != CertificateRequestState::kIssued || request.revoked_at ||
+          !request.not_after) {
+        continue;
+      }
+      auto& best = soonest_service[request.host_fqdn];
+      if (best == nullptr || *request.not_after < *best->not_after) best = &request;
+    }
     auto now = std::chrono::system_clock::now();
     std::set<std::string> enrolled;
     for (const auto& host : *hosts) {
-      *response->add_hosts() = DescribeHost(host, now);
+      topos::v1::HostInfo info = DescribeHost(host, now);
+      info.set_soonest_certificate_not_after_unix(info.certificate_not_after_unix());
+      info.set_soonest_certificate("agent identity");
+      auto service = soonest_service.find(host.fqdn);
+      if (service != soonest_service.end() &&
+          Unix(*service->second->not_after) < info.certificate_not_after_unix()) {
+        info.set_soonest_certificate_not_after_unix(Unix(*service->second->not_after));
+        info.set_soonest_certificate("service " + service->second->service);
+      }
+      *response->add_hosts() = std::move(info);
       enrolled.insert(host.fqdn);
     }
     // Hosts the published topology names that never enrolled: flagged, so

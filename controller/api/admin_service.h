@@ -105,6 +105,13 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
   grpc::ServerUnaryReactor* RollbackRollout(grpc::CallbackServerContext* context,
                                             const topos::v1::RollbackRolloutRequest* request,
                                             topos::v1::StartRolloutResponse* response) override;
+  // Certificate inventory and revocation: admin_certificate_service.cc.
+  grpc::ServerUnaryReactor* ListCertificates(grpc::CallbackServerContext* context,
+                                             const topos::v1::ListCertificatesRequest* request,
+                                             topos::v1::ListCertificatesResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeCertificate(grpc::CallbackServerContext* context,
+                                              const topos::v1::RevokeCertificateRequest* request,
+                                              topos::v1::RevokeCertificateResponse* response) override;
   // admin_rollout_watch.cc.
   grpc::ServerWriteReactor<topos::v1::RolloutUpdate>* WatchRollout(
       grpc::CallbackServerContext* context, const topos::v1::WatchRolloutRequest* request) override;

@@ -1,4 +1,5 @@
-// `toposctl certs list|pending|approve|deny`: service certificate requests.
+// `toposctl certs requests|pending|approve|deny`: service certificate
+// requests. (`certs list` and `certs revoke` are in certificate_inventory_commands.cc.)
 #include <iostream>
 #include <memory>
 
@@ -73,11 +74,13 @@ std::string CertificateStateName(topos::v1::CertificateRequestState state) {
 }
 
 void RegisterCertificateCommands(CLI::App& app, ConnectionOptions& connection, Action& action) {
-  auto* certs = app.add_subcommand("certs", "Service certificate requests");
+  auto* certs = app.add_subcommand(
+      "certs", "The fleet's certificates: inventory, revocation, service certificate requests");
   certs->require_subcommand(1);
   auto output = std::make_shared<std::string>("table");
+  AddCertificateInventoryCommands(*certs, connection, action);
 
-  auto* list = certs->add_subcommand("list", "Every service certificate request and its state");
+  auto* list = certs->add_subcommand("requests", "Every service certificate request and its state");
   list->add_option("--output", *output, "table or json")->check(CLI::IsMember({"table", "json"}));
   list->callback([&, output] { action = [&, output] { return List(connection, false, *output); }; });
 

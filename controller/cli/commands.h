@@ -28,8 +28,10 @@ void RegisterArtifactCommands(CLI::App& app, ConnectionOptions& connection, Acti
 void RegisterDeployCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
 // `rollout plan [--output table|json]`.
 void RegisterRolloutCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
-// `certs list|pending|approve|deny`.
+// `certs list|revoke|requests|pending|approve|deny`.
 void RegisterCertificateCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
+// `certs list` (the inventory) and `certs revoke`, added under `certs`.
+void AddCertificateInventoryCommands(CLI::App& certs, ConnectionOptions& connection, Action& action);
 // "issued", "pending", "denied".
 std::string CertificateStateName(topos::v1::CertificateRequestState state);
 

@@ -12,6 +12,16 @@ std::chrono::system_clock::time_point FromUnix(std::int64_t seconds) {
   return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
 }
 
+// "in 6d" for the identity certificate; "in 2d (topos-pchat)" when a
+// service certificate expires first.
+std::string SoonestCertificate(const topos::v1::HostInfo& host,
+                               std::chrono::system_clock::time_point now) {
+  std::string text = FormatExpiry(FromUnix(host.soonest_certificate_not_after_unix()), now);
+  const std::string& which = host.soonest_certificate();
+  if (which.rfind("service ", 0) == 0) text += " (" + which.substr(8) + ")";
+  return text;
+}
+
 int ListHosts(const ConnectionOptions& connection, const std::string& output) {
   auto client = AdminClient::Connect(connection);
   if (!client.ok()) return Fail(client.status());
@@ -25,7 +35,7 @@ int ListHosts(const ConnectionOptions& connection, const std::string& output) {
   }
   auto now = std::chrono::system_clock::now();
   const bool published = response.published_version() > 0;
-  Table table({"HOST", "STATUS", "SITE", "POOL", "LAST SEEN", "AGENT", "OS", "CERT EXPIRES",
+  Table table({"HOST", "STATUS", "SITE", "POOL", "LAST SEEN", "AGENT", "OS", "SOONEST CERT",
                "STORE", "NOTE"});
   for (const auto& host : response.hosts()) {
     std::string pools;
@@ -45,7 +55,7 @@ int ListHosts(const ConnectionOptions& connection, const std::string& output) {
                pools.empty() ? "-" : pools, FormatAgo(FromUnix(host.last_seen_unix()), now),
                host.agent_version().empty() ? "-" : host.agent_version(),
                host.facts().os_name().empty() ? "-" : host.facts().os_name(),
-               host.enrolled() ? FormatExpiry(FromUnix(host.certificate_not_after_unix()), now) : "-",
+               host.enrolled() ? SoonestCertificate(host, now) : "-",
                store, note});
   }
   table.Print(std::cout);

@@ -152,11 +152,23 @@ CREATE TABLE rollout_host_steps (
 );
 )sql";
 
+// Version 5: revocation of issued service certificates, like `certificates`
+// rows (revoked_at NULL while valid). Revocation looks service certificates
+// up by serial; pending and denied requests have an empty serial.
+constexpr const char* kSchemaV5 = R"sql(
+ALTER TABLE certificate_requests ADD COLUMN revoked_at INTEGER;
+ALTER TABLE certificate_requests ADD COLUMN revoke_reason TEXT NOT NULL DEFAULT '';
+CREATE INDEX certificate_requests_by_serial ON certificate_requests(serial);
+CREATE INDEX certificate_requests_revoked ON certificate_requests(revoked_at)
+  WHERE revoked_at IS NOT NULL;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
     {4, kSchemaV4},
+    {5, kSchemaV5},
 };
 
 struct ConnectionCloser {

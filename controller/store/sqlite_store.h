@@ -51,6 +51,11 @@ class SqliteStore final : public Store {
                                      const std::string& version) override;
   Result<ArtifactRecord> GetArtifactByDigest(const std::string& sha256) override;
   Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& service) override;
+  Result<std::vector<CertificateRecord>> ListCertificates() override;
+  Status RevokeCertificate(const std::string& serial, TimePoint at,
+                           const std::string& reason) override;
+  Result<std::vector<std::string>> RevokeHostCertificates(const std::string& fqdn, TimePoint at,
+                                                          const std::string& reason) override;
   Status InsertCertificateRequest(const CertificateRequestRecord& request) override;
   Result<CertificateRequestRecord> GetCertificateRequest(const std::string& id) override;
   Result<std::vector<CertificateRequestRecord>> ListCertificateRequests(
@@ -72,6 +77,14 @@ class SqliteStore final : public Store {
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
+
+  // Revokes the host's unrevoked identity certificates and issued service
+  // certificates; returns their serials, sorted. The caller holds mutex_
+  // and a transaction (shared by RemoveHost and RevokeHostCertificates).
+  Result<std::vector<std::string>> RevokeHostCertificatesLocked(const std::string& fqdn,
+                                                                TimePoint at,
+                                                                const std::string& reason);
+
   sqlite3* db_;  // owned; guarded by mutex_
   mutable std::mutex mutex_;
 };

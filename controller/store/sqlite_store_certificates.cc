@@ -1,5 +1,5 @@
 // Service certificate requests: what each host asked for, the decision, and
-// the certificate issued.
+// the certificate issued. Revoking issued ones is in sqlite_store_revocation.cc.
 
 #include "controller/store/sqlite_statement.h"
 #include "controller/store/sqlite_store.h"
@@ -13,7 +13,7 @@ using sqlite::Transaction;
 
 constexpr std::string_view kColumns =
     "id, host_fqdn, service, names, csr_pem, state, reason, requested_at, decided_at, "
-    "decided_by, serial, not_after, pem";
+    "decided_by, serial, not_after, pem, revoked_at, revoke_reason";
 
 const char* StateName(CertificateRequestState state) {
   switch (state) {
@@ -70,6 +70,8 @@ Result<CertificateRequestRecord> ReadRequest(const Statement& row) {
   request.serial = row.ColumnText(10);
   request.not_after = row.ColumnOptionalTime(11);
   request.certificate_pem = row.ColumnText(12);
+  request.revoked_at = row.ColumnOptionalTime(13);
+  request.revoke_reason = row.ColumnText(14);
   return request;
 }
 
@@ -79,7 +81,7 @@ Status SqliteStore::InsertCertificateRequest(const CertificateRequestRecord& req
   std::lock_guard lock(mutex_);
   Statement insert(db_,
                    "INSERT INTO certificate_requests(" + std::string(kColumns) +
-                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    "insert certificate request " + Quoted(request.id));
   insert.BindText(1, request.id)
       .BindText(2, request.host_fqdn)
@@ -93,7 +95,9 @@ Status SqliteStore::InsertCertificateRequest(const CertificateRequestRecord& req
       .BindText(10, request.decided_by)
       .BindText(11, request.serial)
       .BindTime(12, request.not_after)
-      .BindText(13, request.certificate_pem);
+      .BindText(13, request.certificate_pem)
+      .BindTime(14, request.revoked_at)
+      .BindText(15, request.revoke_reason);
   Status status = insert.Run();
   if (!status.ok() && status.message().find("UNIQUE") != std::string::npos) {
     return Status::AlreadyExists("certificate request " + Quoted(request.id) + " already exists");

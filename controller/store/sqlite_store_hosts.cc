@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 
 #include "controller/store/sqlite_statement.h"
 #include "controller/store/sqlite_store.h"
@@ -178,10 +179,30 @@ Result<CertificateRecord> SqliteStore::GetCertificate(const std::string& serial)
   return ReadCertificate(query);
 }
 
+Result<std::vector<CertificateRecord>> SqliteStore::ListCertificates() {
+  std::lock_guard lock(mutex_);
+  Statement query(
+      db_, "SELECT " + std::string(kCertificateColumns) + " FROM certificates ORDER BY serial",
+      "list certificates");
+  std::vector<CertificateRecord> certificates;
+  for (;;) {
+    Result<bool> row = query.Next();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    Result<CertificateRecord> certificate = ReadCertificate(query);
+    if (!certificate.ok()) return certificate.status();
+    certificates.push_back(std::move(*certificate));
+  }
+  return certificates;
+}
+
 Result<std::vector<std::string>> SqliteStore::ListRevokedSerials() {
   std::lock_guard lock(mutex_);
+  // UNION also drops a serial that would be in both tables.
   Statement query(db_,
-                  "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL ORDER BY serial",
+                  "SELECT serial FROM certificates WHERE revoked_at IS NOT NULL "
+                  "UNION SELECT serial FROM certificate_requests "
+                  "WHERE revoked_at IS NOT NULL AND serial != '' ORDER BY serial",
                   "list revoked certificates");
   std::vector<std::string> serials;
   for (;;) {
@@ -277,27 +298,11 @@ Result<std::vector<std::string>> SqliteStore::RemoveHost(const std::string& fqdn
   TOPOS_RETURN_IF_ERROR(remove.Run());
   if (remove.changes() == 0) return Status::NotFound("no host " + Quoted(fqdn));
 
-  Statement query(db_,
-                  "SELECT serial FROM certificates WHERE subject = ? AND purpose = ? "
-                  "AND revoked_at IS NULL ORDER BY serial",
-                  operation);
-  query.BindText(1, fqdn).BindText(2, kAgentIdentity);
-  std::vector<std::string> serials;
-  for (;;) {
-    Result<bool> row = query.Next();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    serials.push_back(query.ColumnText(0));
-  }
-
-  Statement revoke(db_,
-                   "UPDATE certificates SET revoked_at = ?, revoke_reason = ? "
-                   "WHERE subject = ? AND purpose = ? AND revoked_at IS NULL",
-                   operation);
-  revoke.BindTime(1, at).BindText(2, reason).BindText(3, fqdn).BindText(4, kAgentIdentity);
-  TOPOS_RETURN_IF_ERROR(revoke.Run());
+  // Identity and service certificates alike (sqlite_store_revocation.cc).
+  Result<std::vector<std::string>> serials = RevokeHostCertificatesLocked(fqdn, at, reason);
+  if (!serials.ok()) return serials.status();
   TOPOS_RETURN_IF_ERROR(transaction.Commit());
-  return serials;
+  return std::move(*serials);
 }
 
 }  // namespace topos::controller

@@ -102,6 +102,8 @@ struct CertificateRequestRecord {
   std::string serial;         // the issued certificate
   std::optional<TimePoint> not_after;
   std::string certificate_pem;
+  std::optional<TimePoint> revoked_at;  // issued and later revoked
+  std::string revoke_reason;
 };
 
 // One published topology version: immutable once stored.
@@ -157,7 +159,8 @@ class Store {
   // Records a certificate not tied to a host (operator, controller server).
   virtual Status InsertCertificate(const CertificateRecord& certificate) = 0;
   virtual Result<CertificateRecord> GetCertificate(const std::string& serial) = 0;  // NotFound
-  // Serials of every revoked certificate, for the in-memory refusal set.
+  // Serials of every revoked certificate (service certificates included),
+  // for the in-memory refusal set.
   virtual Result<std::vector<std::string>> ListRevokedSerials() = 0;
 
   virtual Result<std::vector<HostRecord>> ListHosts() = 0;  // ordered by fqdn
@@ -166,8 +169,9 @@ class Store {
   // skipped. Later reports for the same host win.
   virtual Status UpdateHostReports(const std::vector<HostReport>& reports) = 0;
   virtual Status CountRefusedDuplicate(const std::string& fqdn) = 0;
-  // Marks the host removed and revokes every unrevoked certificate whose
-  // subject is the host; returns their serials. NotFound for unknown hosts.
+  // Marks the host removed and revokes its identity certificates and its
+  // issued service certificates (as RevokeHostCertificates); returns their
+  // serials, sorted. NotFound for unknown hosts.
   virtual Result<std::vector<std::string>> RemoveHost(const std::string& fqdn, TimePoint at,
                                                       const std::string& reason) = 0;
 
@@ -192,6 +196,22 @@ class Store {
   virtual Result<ArtifactRecord> GetArtifactByDigest(const std::string& sha256) = 0;  // NotFound
   // By service, then push time; all services when `service` is empty.
   virtual Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& service) = 0;
+
+  // Every certificate of the certificates table (identities, operators,
+  // the controller's), by serial.
+  virtual Result<std::vector<CertificateRecord>> ListCertificates() = 0;
+  // Revokes one certificate by serial, wherever it is stored (the
+  // certificates table or an issued service certificate request).
+  // NotFound for an unknown serial; FailedPrecondition if already revoked.
+  virtual Status RevokeCertificate(const std::string& serial, TimePoint at,
+                                   const std::string& reason) = 0;
+  // Revokes every unrevoked certificate of a host: its identity
+  // certificates (subject = fqdn) and its issued service certificates, in
+  // one transaction; returns their serials (empty if none was left).
+  // NotFound for a host that never enrolled.
+  virtual Result<std::vector<std::string>> RevokeHostCertificates(const std::string& fqdn,
+                                                                  TimePoint at,
+                                                                  const std::string& reason) = 0;
 
   // Service certificate requests.
   virtual Status InsertCertificateRequest(const CertificateRequestRecord& request) = 0;
