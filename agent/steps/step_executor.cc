@@ -34,25 +34,6 @@ topos::v1::StepUpdate UpdateFromEntry(const topos::v1::JournalEntry& entry) {
   return update;
 }
 
-Status CheckRunStep(const topos::v1::RunStep& step) {
-  TOPOS_RETURN_IF_ERROR(CheckStepId(step.step_id()));
-  switch (step.kind()) {
-    case topos::v1::SETUP_LOCAL_STORE:
-      return Status::Ok();
-    case topos::v1::CHECK_PREREQUISITES:
-    case topos::v1::INSTALL_SERVICE:
-    case topos::v1::REQUEST_CERTIFICATE:
-    case topos::v1::ASSIGN_CERTIFICATE:
-    case topos::v1::START_SERVICE:
-    case topos::v1::STOP_SERVICE:
-    case topos::v1::UNINSTALL_SERVICE:
-    case topos::v1::ROLLBACK:
-      return CheckServiceName(step.service());
-    default:
-      return Status::InvalidArgument("unknown step kind " + std::to_string(step.kind()));
-  }
-}
-
 }  // namespace
 
 StepExecutor::StepExecutor(StepContext context) : context_(std::move(context)) {}

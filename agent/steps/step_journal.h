@@ -28,6 +28,9 @@ namespace topos::agent {
 Status CheckStepId(const std::string& step_id);
 // Service names name directories and units: [a-z0-9][a-z0-9-]{0,62}.
 Status CheckServiceName(const std::string& name);
+// A RunStep from the controller: a valid id, a known kind, and a valid
+// service name for the kinds that are about a service.
+Status CheckRunStep(const topos::v1::RunStep& step);
 
 class StepJournal {
  public:

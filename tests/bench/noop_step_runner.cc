@@ -18,26 +18,6 @@ std::int64_t NowMs() {
       .count();
 }
 
-// The StepExecutor's validation: what a real agent refuses, this one does too.
-Status CheckRunStep(const topos::v1::RunStep& step) {
-  TOPOS_RETURN_IF_ERROR(agent::CheckStepId(step.step_id()));
-  switch (step.kind()) {
-    case topos::v1::SETUP_LOCAL_STORE:
-      return Status::Ok();
-    case topos::v1::CHECK_PREREQUISITES:
-    case topos::v1::INSTALL_SERVICE:
-    case topos::v1::REQUEST_CERTIFICATE:
-    case topos::v1::ASSIGN_CERTIFICATE:
-    case topos::v1::START_SERVICE:
-    case topos::v1::STOP_SERVICE:
-    case topos::v1::UNINSTALL_SERVICE:
-    case topos::v1::ROLLBACK:
-      return agent::CheckServiceName(step.service());
-    default:
-      return Status::InvalidArgument("unknown step kind " + std::to_string(step.kind()));
-  }
-}
-
 // The names a real agent requests for the service's certificate (see
 // agent/steps/certificate_steps.cc): the host, its pools, the extra names.
 std::vector<std::string> CertificateNames(const topos::v1::HostConfig& slice,
@@ -142,7 +122,7 @@ topos::v1::StepUpdate NoOpStepRunner::Execute(const topos::v1::RunStep& step) {
   update.set_kind(step.kind());
   update.set_service(step.service());
   update.set_at_unix_ms(NowMs());
-  if (Status valid = CheckRunStep(step); !valid.ok()) {
+  if (Status valid = agent::CheckRunStep(step); !valid.ok()) {
     update.set_state(topos::v1::STEP_FAILED);
     update.mutable_result()->set_error(valid.message());
     return update;
