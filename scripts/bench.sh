@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Every benchmark, one command: builds in Release once, measures this
+# machine's reference limits with OpenSSL (ECDSA P-256 signatures per second
+# on one core; mutual-TLS handshakes per second), then runs each scenario
+# script and prints one line per figure, with the machine first. Figures go
+# into docs/benchmarks.md by hand, with the date and this command.
+#
+# Usage: scripts/bench.sh [N=1000]   (simulated agents for the fleet scenarios)
+# Environment: TOPOS_BENCH_NO_BUILD=1 reuses build-release/.
+# Ansible (../shared/bench/ansible/run.sh) runs too when ansible-playbook is
+# installed: TOPOS_BENCH_ANSIBLE_N hosts (default 10), with its time per host.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-1000}
+if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
+  bash scripts/install-deps.sh > /dev/null
+  bash scripts/build.sh build-release Release > /dev/null
+fi
+export TOPOS_BENCH_NO_BUILD=1
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
+
+# Reference 1: ECDSA P-256 signatures per second, one core.
+sign_rate=$(openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}')
+echo "reference: openssl speed ecdsap256 (one core): ${sign_rate} signatures/s"
+
+# Reference 2: mutual-TLS handshakes per second with ECDSA P-256 keys
+# (openssl s_server and s_time on this machine, new session each time).
+openssl ecparam -name prime256v1 -genkey -noout -out "$work/ca.key" 2> /dev/null
+openssl req -x509 -new -key "$work/ca.key" -subj /CN=bench-ca -days 2 -out "$work/ca.pem" 2> /dev/null
+for who in server client; do
+  openssl ecparam -name prime256v1 -genkey -noout -out "$work/$who.key" 2> /dev/null
+  openssl req -new -key "$work/$who.key" -subj "/CN=$who" -out "$work/$who.csr" 2> /dev/null
+  openssl x509 -req -in "$work/$who.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -days 2 -out "$work/$who.pem" 2> /dev/null
+done
+port=$(( 20000 + RANDOM % 20000 ))
+openssl s_server -quiet -accept "$port" -cert "$work/server.pem" -key "$work/server.key" \
+  -CAfile "$work/ca.pem" -Verify 1 -www > /dev/null 2>&1 &
+server_pid=$!
+sleep 0.5
+handshakes=$(openssl s_time -connect "127.0.0.1:$port" -new -time 5 -cert "$work/client.pem" \
+  -key "$work/client.key" -CAfile "$work/ca.pem" 2>/dev/null |
+  awk '/connections in [0-9.]+ real seconds/ {n = $1; for (i = 1; i < NF; i++) if ($i == "in") t = $(i + 1); printf "%.0f", n / t; exit}')
+kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""
+echo "reference: openssl s_time, mutual TLS, ECDSA P-256, new sessions (one client, one server process): ${handshakes} handshakes/s"
+
+echo
+echo "== fleet: enrollment storm, agents held, replication (scripts/bench-fleet.sh $count)"
+bash scripts/bench-fleet.sh "$count" 30 3 | grep -Ev '^(machine|agents):' || echo "bench-fleet failed"
+echo
+echo "== rollout to $count agents, --max-unavailable 10% (scripts/bench-rollout.sh $count)"
+bash scripts/bench-rollout.sh "$count" 10% | grep -E 'wall time|controller CPU|RSS|no-op steps' || echo "bench-rollout failed"
+echo
+echo "== one real agent: artifact, install, step overhead, footprint (scripts/bench-steps.sh 100)"
+bash scripts/bench-steps.sh 100 | grep -Ev '^machine:' || echo "bench-steps failed"
+
+if command -v ansible-playbook > /dev/null; then
+  n=${TOPOS_BENCH_ANSIBLE_N:-10}
+  echo
+  echo "== Ansible baseline, $n local hosts (../shared/bench/ansible/run.sh $n 10)"
+  ansible_line=$(bash ../shared/bench/ansible/run.sh "$n" 10 2>/dev/null | grep '^ansible' || true)
+  echo "${ansible_line:-ansible run failed}"
+  deploy_s=$(sed -n 's/.* deploy_s=\([0-9.]*\).*/\1/p' <<< "$ansible_line")
+  [ -n "$deploy_s" ] && awk -v s="$deploy_s" -v n="$n" 'BEGIN {printf "ansible: %.2f s per host (deploy)\n", s / n}'
+else
+  echo
+  echo "ansible: not installed (apt-get install ansible-core), comparison skipped"
+fi
