@@ -11,6 +11,7 @@
 #include "controller/api/admin_service.h"
 #include "controller/api/agent_service.h"
 #include "controller/ca/certificate_issuer.h"
+#include "controller/ca/crl_publisher.h"
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/hub/report_writer.h"
@@ -27,6 +28,7 @@ struct ControllerServer::State {
   CertificateIssuer issuer;
   TokenService tokens;
   RevocationList revocations;
+  CrlPublisher crl;
   ReportWriter reports;
   AgentHub hub;
   Executor executor;
@@ -50,6 +52,7 @@ struct ControllerServer::State {
         store(std::move(s)),
         issuer(data_dir.ca, options.agent_certificate_validity),
         tokens(*store),
+        crl(*store, issuer.ca(), data_dir.root / "ca" / "crl.pem"),
         reports(*store, options.report_flush_interval),
         hub(reports),
         executor(options.worker_threads),
@@ -58,8 +61,8 @@ struct ControllerServer::State {
         certificates(*store, issuer, replicator),
         steps(hub),
         rollouts({*store, steps, hub, replicator, artifacts}),
-        context{*store,    issuer,       tokens, hub,   revocations, executor,
-                replicator, artifacts, certificates, steps, rollouts, ""},
+        context{*store,     issuer,    tokens,       hub,   revocations, crl, executor,
+                replicator, artifacts, certificates, steps, rollouts,    ""},
         agent_service(context),
         admin_service(context) {}
 };
@@ -85,6 +88,10 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
 
   auto state = std::make_unique<State>(std::move(data_dir), std::move(store), options);
   state->revocations.Add(*revoked);
+  // A fresh CRL at every start (so one exists, listing every revocation),
+  // then re-signed in the background before it gets old.
+  TOPOS_RETURN_IF_ERROR(state->crl.Refresh(std::chrono::system_clock::now()));
+  state->crl.Start();
   TOPOS_RETURN_IF_ERROR(state->replicator.Load(*state->store));
   state->hub.SetHelloListener([replicator = &state->replicator](const std::string& fqdn,
                                                                  std::uint64_t version) {
@@ -140,6 +147,7 @@ void ControllerServer::Shutdown() {
   // Rollouts first: disconnecting agents must not be recorded as hosts
   // going offline; they resume from the store at the next start.
   state_->rollouts.Shutdown();
+  state_->crl.Stop();
   state_->hub.DisconnectAll("controller shutting down");
   // Streams that do not end by themselves are cancelled after the deadline.
   state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

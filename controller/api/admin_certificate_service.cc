@@ -1,4 +1,4 @@
-// AdminService: the certificate inventory and revocation.
+// AdminService: the certificate inventory, revocation and the CRL.
 #include <spdlog/spdlog.h>
 
 #include "controller/api/admin_service.h"
@@ -20,6 +20,14 @@ Status CheckSerial(const std::string& serial) {
 }
 
 }  // namespace
+
+void RefreshCrl(CrlPublisher& crl, std::chrono::system_clock::time_point now) {
+  Status status = crl.Refresh(now);
+  if (!status.ok()) {
+    spdlog::error("the revocation is stored and enforced, but the CRL was not re-signed "
+                  "(retried when due): {}", status.message());
+  }
+}
 
 grpc::ServerUnaryReactor* AdminServiceHandler::ListCertificates(
     grpc::CallbackServerContext* context, const topos::v1::ListCertificatesRequest* request,
@@ -81,6 +89,7 @@ grpc::ServerUnaryReactor* AdminServiceHandler::RevokeCertificate(
     // Stored first, then enforced: the list refuses the next call at once,
     // the hub cuts the live stream now.
     context_.revocations.Add(revoked);
+    if (!revoked.empty()) RefreshCrl(context_.crl, now);
     if (!host.empty() && !revoked.empty() && context_.hub.Live(host).connected) {
       context_.hub.Disconnect(host, "certificate revoked", false);
       response->set_stream_cut(true);
@@ -88,6 +97,24 @@ grpc::ServerUnaryReactor* AdminServiceHandler::RevokeCertificate(
     spdlog::info("operator={} revoked {} certificate(s){}{}", caller.subject, revoked.size(),
                  host.empty() ? "" : " of host=", host);
     for (const auto& serial : revoked) response->add_revoked_serials(serial);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceHandler::GetCrl(grpc::CallbackServerContext* context,
+                                                      const topos::v1::GetCrlRequest*,
+                                                      topos::v1::GetCrlResponse* response) {
+  return Run(context, kAnyRole, [this, response](const Caller&) {
+    PublishedCrl crl = context_.crl.Current();
+    if (crl.pem.empty()) {
+      return ToGrpc(Status::Unavailable("no CRL has been signed yet (see the controller's log)"));
+    }
+    response->set_crl_pem(std::move(crl.pem));
+    response->set_next_update_unix(
+        std::chrono::duration_cast<std::chrono::seconds>(crl.next_update.time_since_epoch())
+            .count());
+    response->set_number(crl.number);
+    response->set_entries(crl.entries);
     return grpc::Status::OK;
   });
 }

@@ -198,6 +198,7 @@ grpc::ServerUnaryReactor* AdminServiceHandler::RemoveHost(
     // Stored first, then enforced: the list refuses the next call, the hub
     // cuts the live stream now.
     context_.revocations.Add(*revoked);
+    if (!revoked->empty()) RefreshCrl(context_.crl, std::chrono::system_clock::now());
     context_.hub.Disconnect(request->fqdn(), "host removed by operator; certificate revoked",
                             false);
     spdlog::info("operator={} removed host={}, revoked {} certificate(s)", caller.subject,

@@ -18,6 +18,10 @@ inline constexpr char kRoleTopologyAdmin[] = "topology-admin";
 inline constexpr char kRoleCaAdmin[] = "ca-admin";
 inline constexpr char kAnyRole[] = "";
 
+// Re-signs the CRL after a revocation; a failure is logged, not returned:
+// the revocation is already stored and enforced, and the publisher retries.
+void RefreshCrl(CrlPublisher& crl, std::chrono::system_clock::time_point now);
+
 // The admin API's view of a service certificate request.
 topos::v1::CertificateRequestInfo DescribeCertificateRequest(const CertificateRequestRecord& request);
 
@@ -112,6 +116,9 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
   grpc::ServerUnaryReactor* RevokeCertificate(grpc::CallbackServerContext* context,
                                               const topos::v1::RevokeCertificateRequest* request,
                                               topos::v1::RevokeCertificateResponse* response) override;
+  grpc::ServerUnaryReactor* GetCrl(grpc::CallbackServerContext* context,
+                                   const topos::v1::GetCrlRequest* request,
+                                   topos::v1::GetCrlResponse* response) override;
   // admin_rollout_watch.cc.
   grpc::ServerWriteReactor<topos::v1::RolloutUpdate>* WatchRollout(
       grpc::CallbackServerContext* context, const topos::v1::WatchRolloutRequest* request) override;

@@ -1,5 +1,6 @@
 // What the controller's RPC handlers share: the store, the CA, tokens, the
-// live hub, the revocation list and the executor that runs blocking work.
+// live hub, the revocation list, the CRL publisher and the executor that
+// runs blocking work.
 // Owned by ControllerServer; handlers hold a reference.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "controller/certificates/service_certificates.h"
 #include "controller/deploy/step_tracker.h"
 #include "controller/ca/certificate_issuer.h"
+#include "controller/ca/crl_publisher.h"
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/replication/replicator.h"
@@ -25,6 +27,7 @@ struct ControllerContext {
   TokenService& tokens;
   AgentHub& hub;
   RevocationList& revocations;
+  CrlPublisher& crl;  // re-signed after every revocation
   Executor& executor;
   Replicator& replicator;
   ArtifactStore& artifacts;

@@ -1,9 +1,11 @@
 // `toposctl certs list [--expiring-within D] [--host FQDN] [--pool P]
-// [--output json]` (every certificate of the fleet) and `toposctl certs
-// revoke SERIAL|--host FQDN [--reason R]`.
+// [--output json]` (every certificate of the fleet), `toposctl certs
+// revoke SERIAL|--host FQDN [--reason R]` and `toposctl certs crl [--out
+// FILE]` (the signed revocation list).
 #include <iostream>
 #include <memory>
 
+#include "common/file_io.h"
 #include "common/text.h"
 #include "controller/cli/commands.h"
 #include "controller/cli/table.h"
@@ -85,6 +87,26 @@ int Revoke(const ConnectionOptions& connection, const std::string& serial, const
   return 0;
 }
 
+// Prints the PEM, or writes it to `out` (0644: a CRL is public) and prints
+// a one-line summary.
+int Crl(const ConnectionOptions& connection, const std::string& out) {
+  v1::GetCrlResponse response;
+  if (!CallAdmin(connection, &v1::AdminService::Stub::GetCrl, v1::GetCrlRequest(), &response)) {
+    return 1;
+  }
+  if (out.empty()) {
+    std::cout << response.crl_pem();
+    return 0;
+  }
+  Status written = WriteFileAtomically(out, response.crl_pem(), 0644);
+  if (!written.ok()) return Fail(written.WithContext("--out"));
+  std::cout << "CRL number " << response.number() << ": " << response.entries()
+            << " revoked certificate" << (response.entries() == 1 ? "" : "s")
+            << ", next update " << Expiry(response.next_update_unix()) << "; written to " << out
+            << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void AddCertificateInventoryCommands(CLI::App& certs, ConnectionOptions& connection, Action& action) {
@@ -118,6 +140,14 @@ void AddCertificateInventoryCommands(CLI::App& certs, ConnectionOptions& connect
       return Revoke(connection, *serial, *host, *reason);
     };
   });
+
+  auto out = std::make_shared<std::string>();
+  auto* crl = certs.add_subcommand(
+      "crl",
+      "The certificate revocation list signed by the controller's CA (PEM); verify it with "
+      "`openssl crl -in FILE -CAfile ca.pem -noout`");
+  crl->add_option("--out", *out, "Write it to this file (mode 0644) instead of printing it");
+  crl->callback([&, out] { action = [&, out] { return Crl(connection, *out); }; });
 }
 
 }  // namespace topos::cli

@@ -28,9 +28,9 @@ void RegisterArtifactCommands(CLI::App& app, ConnectionOptions& connection, Acti
 void RegisterDeployCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
 // `rollout plan [--output table|json]`.
 void RegisterRolloutCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
-// `certs list|revoke|requests|pending|approve|deny`.
+// `certs list|revoke|crl|requests|pending|approve|deny`.
 void RegisterCertificateCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
-// `certs list` (the inventory) and `certs revoke`, added under `certs`.
+// `certs list` (the inventory), `certs revoke` and `certs crl`, added under `certs`.
 void AddCertificateInventoryCommands(CLI::App& certs, ConnectionOptions& connection, Action& action);
 // "issued", "pending", "denied".
 std::string CertificateStateName(topos::v1::CertificateRequestState state);

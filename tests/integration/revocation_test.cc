@@ -4,6 +4,9 @@
 
 #include <gmock/gmock.h>
 
+#include "certs/crl.h"
+#include "common/file_io.h"
+
 namespace topos::testing {
 namespace {
 
@@ -63,6 +66,20 @@ TEST_F(RevocationTest, RevokingAHostCutsItsLiveStreamAndRefusesItFromThenOn) {
   EXPECT_EQ(refused.code(), Status::Code::kPermissionDenied);
   EXPECT_THAT(refused.message(), HasSubstr("revoked"));
   EXPECT_EQ(controller_->connected_agents(), 0u);
+
+  // The published CRL lists the serial at once, signed by the controller's CA.
+  topos::v1::GetCrlResponse crl;
+  auto crl_context = Context();
+  ASSERT_TRUE(AdminStub()->GetCrl(crl_context.get(), topos::v1::GetCrlRequest(), &crl).ok());
+  auto ca_pem = ReadFile(data_dir_ / "ca" / "ca.pem");
+  ASSERT_TRUE(ca_pem.ok()) << ca_pem.status().message();
+  auto ca = certs::Certificate::FromPem(*ca_pem);
+  ASSERT_TRUE(ca.ok());
+  EXPECT_TRUE(certs::VerifyCrl(crl.crl_pem(), *ca).ok());
+  auto listed = certs::ParseCrl(crl.crl_pem());
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  ASSERT_EQ(listed->revoked.size(), 1u);
+  EXPECT_EQ(listed->revoked[0].serial_hex, serial);
 
   auto inventory = Inventory(kHost);
   ASSERT_EQ(inventory.size(), 1u);
