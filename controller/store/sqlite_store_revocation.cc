@@ -112,35 +112,20 @@ Result<std::vector<std::string>> SqliteStore::RevokeHostCertificatesLocked(
   const std::string operation = "revoke certificates of host " + Quoted(fqdn);
   std::vector<std::string> serials;
 
+  // One UPDATE ... RETURNING per table revokes and collects in one pass.
+  auto revoke = [&](const char* sql) {
+    Statement statement(db_, sql, operation);
+    statement.BindTime(1, at).BindText(2, reason).BindText(3, fqdn);
+    return CollectSerials(statement, serials);
+  };
   // Identity certificates only: an operator may share the host's name.
-  Statement identities(db_,
-                       "SELECT serial FROM certificates WHERE subject = ? "
-                       "AND purpose = 'agent_identity' AND revoked_at IS NULL",
-                       operation);
-  identities.BindText(1, fqdn);
-  TOPOS_RETURN_IF_ERROR(CollectSerials(identities, serials));
-  Statement revoke_identities(db_,
-                              "UPDATE certificates SET revoked_at = ?, revoke_reason = ? "
-                              "WHERE subject = ? AND purpose = 'agent_identity' "
-                              "AND revoked_at IS NULL",
-                              operation);
-  revoke_identities.BindTime(1, at).BindText(2, reason).BindText(3, fqdn);
-  TOPOS_RETURN_IF_ERROR(revoke_identities.Run());
-
+  TOPOS_RETURN_IF_ERROR(revoke(
+      "UPDATE certificates SET revoked_at = ?, revoke_reason = ? WHERE subject = ? "
+      "AND purpose = 'agent_identity' AND revoked_at IS NULL RETURNING serial"));
   // Issued service certificates; pending and denied requests have none.
-  Statement services(db_,
-                     "SELECT serial FROM certificate_requests WHERE host_fqdn = ? "
-                     "AND state = 'issued' AND serial != '' AND revoked_at IS NULL",
-                     operation);
-  services.BindText(1, fqdn);
-  TOPOS_RETURN_IF_ERROR(CollectSerials(services, serials));
-  Statement revoke_services(db_,
-                            "UPDATE certificate_requests SET revoked_at = ?, revoke_reason = ? "
-                            "WHERE host_fqdn = ? AND state = 'issued' AND serial != '' "
-                            "AND revoked_at IS NULL",
-                            operation);
-  revoke_services.BindTime(1, at).BindText(2, reason).BindText(3, fqdn);
-  TOPOS_RETURN_IF_ERROR(revoke_services.Run());
+  TOPOS_RETURN_IF_ERROR(revoke(
+      "UPDATE certificate_requests SET revoked_at = ?, revoke_reason = ? WHERE host_fqdn = ? "
+      "AND state = 'issued' AND serial != '' AND revoked_at IS NULL RETURNING serial"));
 
   std::sort(serials.begin(), serials.end());
   serials.erase(std::unique(serials.begin(), serials.end()), serials.end());
