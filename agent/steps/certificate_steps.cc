@@ -14,31 +14,13 @@
 #include "certs/private_key.h"
 #include "common/file_io.h"
 #include "common/grpc_tls.h"
+#include "common/service_certificate_names.h"
 
 namespace topos::agent {
 namespace fs = std::filesystem;
 
 namespace {
 
-// The names a service certificate carries: the host, the pools it serves,
-// then the manifest's extra names; in that order, without repeats.
-std::vector<std::string> WantedNames(const topos::v1::HostConfig& slice,
-                                     const topos::v1::Service& manifest,
-                                     const std::string& host_fqdn) {
-  std::vector<std::string> names{host_fqdn};
-  auto add = [&](const std::string& name) {
-    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
-      names.push_back(name);
-    }
-  };
-  for (const auto& pool : slice.pools()) {
-    if (std::find(pool.hosts().begin(), pool.hosts().end(), host_fqdn) != pool.hosts().end()) {
-      add(pool.fqdn());
-    }
-  }
-  for (const auto& name : manifest.certificate().names()) add(name);
-  return names;
-}
 
 // True if `pem` is a certificate for exactly `names` that is not yet due
 // for renewal (two thirds of its lifetime).
@@ -109,7 +91,7 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
   if (!*target) return NothingToBind(run.step.service());
   auto& [manifest, record, layout, paths] = **target;
   topos::v1::StepResult result;
-  std::vector<std::string> names = WantedNames(*slice, manifest, context.host_fqdn);
+  std::vector<std::string> names = ServiceCertificateNames(*slice, manifest, context.host_fqdn);
 
   auto assigned = ReadFile(paths.cert, 1 << 20);
   if (assigned.ok() && StillGood(*assigned, names)) {

@@ -1,5 +1,7 @@
 #include "controller/rollout/planner.h"
 
+#include "common/service_certificate_names.h"
+
 #include <algorithm>
 #include <set>
 
@@ -12,23 +14,6 @@ std::string Join(const std::vector<std::string>& items) {
   return text;
 }
 
-// The DNS names the agent requests for a service certificate (see
-// agent/steps/certificate_steps.cc): the host, the pools it is a member of,
-// then the binding's extra names; without repeats.
-std::vector<std::string> WantedNames(const v1::HostConfig& slice, const v1::Service& service) {
-  std::vector<std::string> names{slice.host_fqdn()};
-  auto add = [&](const std::string& name) {
-    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
-      names.push_back(name);
-    }
-  };
-  for (const auto& pool : slice.pools()) {
-    const auto& hosts = pool.hosts();
-    if (std::find(hosts.begin(), hosts.end(), slice.host_fqdn()) != hosts.end()) add(pool.fqdn());
-  }
-  for (const auto& name : service.certificate().names()) add(name);
-  return names;
-}
 
 // "3d", "5h", "12m": a duration as people read it.
 std::string Span(std::chrono::seconds span) {
@@ -43,7 +28,7 @@ std::string CertificateProblem(const v1::HostConfig& slice, const v1::Service& s
                                const v1::ServiceReport* report,
                                std::chrono::system_clock::time_point now) {
   if (report == nullptr || report->certificate_names().empty()) return "none assigned";
-  std::vector<std::string> wanted = WantedNames(slice, service);
+  std::vector<std::string> wanted = ServiceCertificateNames(slice, service, slice.host_fqdn());
   std::vector<std::string> have(report->certificate_names().begin(),
                                 report->certificate_names().end());
   if (std::set<std::string>(wanted.begin(), wanted.end()) !=

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "agent/steps/step_context.h"
+#include "common/service_certificate_names.h"
 #include "agent/steps/step_journal.h"
 
 namespace topos::bench {
@@ -18,26 +19,6 @@ std::int64_t NowMs() {
       .count();
 }
 
-// The names a real agent requests for the service's certificate (see
-// agent/steps/certificate_steps.cc): the host, its pools, the extra names.
-std::vector<std::string> CertificateNames(const topos::v1::HostConfig& slice,
-                                          const std::string& service) {
-  std::vector<std::string> names{slice.host_fqdn()};
-  auto add = [&](const std::string& name) {
-    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
-      names.push_back(name);
-    }
-  };
-  for (const auto& pool : slice.pools()) {
-    const auto& hosts = pool.hosts();
-    if (std::find(hosts.begin(), hosts.end(), slice.host_fqdn()) != hosts.end()) add(pool.fqdn());
-  }
-  for (const auto& candidate : slice.services()) {
-    if (candidate.name() != service) continue;
-    for (const auto& name : candidate.certificate().names()) add(name);
-  }
-  return names;
-}
 
 }  // namespace
 
@@ -167,7 +148,12 @@ topos::v1::StepUpdate NoOpStepRunner::Execute(const topos::v1::RunStep& step) {
         auto slice = agent::ReadCurrentSlice(state_dir_);
         report->clear_certificate_names();
         if (slice.ok()) {
-          for (const auto& dns : CertificateNames(*slice, name)) report->add_certificate_names(dns);
+          for (const auto& candidate : slice->services()) {
+            if (candidate.name() != name) continue;
+            for (const auto& dns : ServiceCertificateNames(*slice, candidate, slice->host_fqdn())) {
+              report->add_certificate_names(dns);
+            }
+          }
         }
         report->set_certificate_not_after_unix(std::chrono::duration_cast<std::chrono::seconds>(
             (std::chrono::system_clock::now() + kCertificateLifetime).time_since_epoch()).count());
