@@ -8,13 +8,13 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "controller/store/migrations.h"
 #include "controller/store/sqlite_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace topos {
 namespace {
@@ -69,20 +69,9 @@ tc::CertificateRequestRecord MakeRequest(
 class SqliteStoreRevocation : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::random_device random;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("topos-store-revocation-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
-            std::to_string(random()));
-    ASSERT_TRUE(std::filesystem::create_directories(dir_));
-    path_ = dir_ / "state.db";
+    path_ = dir_.path() / "state.db";
   }
 
-  void TearDown() override {
-    store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
 
   void OpenStore() {
     store_.reset();
@@ -146,7 +135,7 @@ class SqliteStoreRevocation : public ::testing::Test {
     return request.ok() && request->revoked_at.has_value();
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_{"topos-store-test"};  // outlives store_
   std::filesystem::path path_;
   std::unique_ptr<tc::SqliteStore> store_;
 };

@@ -8,13 +8,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "controller/store/migrations.h"
 #include "controller/store/sqlite_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace topos {
 namespace {
@@ -72,13 +72,7 @@ const std::vector<std::pair<std::string, std::string>> kSteps = {
 class SqliteStoreRollouts : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::random_device random;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("topos-store-rollouts-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
-            std::to_string(random()));
-    ASSERT_TRUE(std::filesystem::create_directories(dir_));
-    path_ = dir_ / "state.db";
+    path_ = dir_.path() / "state.db";
   }
 
   void OpenStore() {
@@ -88,11 +82,6 @@ class SqliteStoreRollouts : public ::testing::Test {
     store_ = std::move(store).value();
   }
 
-  void TearDown() override {
-    store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
 
   void Create(const tc::RolloutRecord& rollout,
               const std::vector<tc::RolloutEventRecord>& events = {},
@@ -109,7 +98,7 @@ class SqliteStoreRollouts : public ::testing::Test {
     return events.ok() ? *events : std::vector<tc::RolloutEventRecord>{};
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_{"topos-store-test"};  // outlives store_
   std::filesystem::path path_;
   std::unique_ptr<tc::SqliteStore> store_;
 };

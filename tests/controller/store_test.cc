@@ -6,13 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "controller/store/migrations.h"
 #include "controller/store/sqlite_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace topos {
 namespace {
@@ -63,23 +63,12 @@ tc::HostRecord MakeHost(const std::string& fqdn) {
 class SqliteStore : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::random_device random;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("topos-store-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
-            std::to_string(random()));
-    ASSERT_TRUE(std::filesystem::create_directories(dir_));
-    path_ = dir_ / "state.db";
+    path_ = dir_.path() / "state.db";
     Result<std::unique_ptr<tc::SqliteStore>> store = tc::SqliteStore::Open(path_);
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(store).value();
   }
 
-  void TearDown() override {
-    store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
 
   // Enrolls `fqdn` with a fresh token and certificate `serial`.
   void Enroll(const std::string& fqdn, const std::string& serial) {
@@ -90,7 +79,7 @@ class SqliteStore : public ::testing::Test {
     ASSERT_TRUE(status.ok()) << status.message();
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_{"topos-store-test"};  // outlives store_
   std::filesystem::path path_;
   std::unique_ptr<tc::SqliteStore> store_;
 };

@@ -7,13 +7,13 @@
 
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "controller/store/migrations.h"
 #include "controller/store/sqlite_statement.h"
 #include "controller/store/sqlite_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace topos {
 namespace {
@@ -46,13 +46,7 @@ std::vector<std::uint64_t> Numbers(const std::vector<tc::TopologyVersionRecord>&
 class SqliteStoreTopology : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::random_device random;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("topos-store-topology-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
-            std::to_string(random()));
-    ASSERT_TRUE(std::filesystem::create_directories(dir_));
-    path_ = dir_ / "state.db";
+    path_ = dir_.path() / "state.db";
   }
 
   void OpenStore() {
@@ -61,11 +55,6 @@ class SqliteStoreTopology : public ::testing::Test {
     store_ = std::move(store).value();
   }
 
-  void TearDown() override {
-    store_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
 
   void Enroll(const std::string& fqdn, const std::string& serial) {
     tc::TokenRecord token;
@@ -90,7 +79,7 @@ class SqliteStoreTopology : public ::testing::Test {
     ASSERT_TRUE(status.ok()) << status.message();
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_{"topos-store-test"};  // outlives store_
   std::filesystem::path path_;
   std::unique_ptr<tc::SqliteStore> store_;
 };
