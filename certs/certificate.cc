@@ -2,6 +2,8 @@
 
 #include <openssl/pem.h>
 
+#include <optional>
+
 #include "certs/crypto.h"
 #include "certs/openssl_util.h"
 
@@ -160,12 +162,16 @@ std::string BundleToPem(const std::vector<Certificate>& certs) {
 namespace {
 
 Status VerifyForPurpose(const Certificate& leaf, X509_STORE* store, STACK_OF(X509) * untrusted,
-                        int purpose, const char* purpose_name, std::time_t at) {
+                        int purpose, const char* purpose_name, std::optional<std::time_t> at) {
   UniqueX509StoreCtx ctx(X509_STORE_CTX_new());
   if (ctx == nullptr || X509_STORE_CTX_init(ctx.get(), store, leaf.native(), untrusted) != 1) {
     return Status::Internal(WithOpenSslErrors("setting up certificate verification"));
   }
-  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), at);
+  if (at.has_value()) {
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), *at);
+  } else {
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx.get()), X509_V_FLAG_NO_CHECK_TIME);
+  }
   if (X509_STORE_CTX_set_purpose(ctx.get(), purpose) != 1) {
     return Status::Internal(WithOpenSslErrors("setting the verification purpose"));
   }
@@ -190,11 +196,10 @@ Status VerifyForPurpose(const Certificate& leaf, X509_STORE* store, STACK_OF(X50
   return Status::Unauthenticated(message);
 }
 
-}  // namespace
-
-Status VerifyChain(const Certificate& leaf, const std::vector<Certificate>& roots,
-                   const std::vector<Certificate>& intermediates, Usage usage,
-                   std::chrono::system_clock::time_point at) {
+// VerifyChain at `at`, or ignoring validity periods when `at` is empty.
+Status VerifyChainAt(const Certificate& leaf, const std::vector<Certificate>& roots,
+                     const std::vector<Certificate>& intermediates, Usage usage,
+                     std::optional<std::time_t> when) {
   ERR_clear_error();
   if (roots.empty()) {
     return Status::InvalidArgument("no trusted root certificates given to verify against");
@@ -214,7 +219,6 @@ Status VerifyChain(const Certificate& leaf, const std::vector<Certificate>& root
       return Status::Internal(WithOpenSslErrors("adding an intermediate certificate"));
     }
   }
-  std::time_t when = std::chrono::system_clock::to_time_t(at);
   if (usage == Usage::kServer || usage == Usage::kServerAndClient) {
     TOPOS_RETURN_IF_ERROR(VerifyForPurpose(leaf, store.get(), untrusted.get(),
                                            X509_PURPOSE_SSL_SERVER, "TLS server", when));
@@ -224,6 +228,19 @@ Status VerifyChain(const Certificate& leaf, const std::vector<Certificate>& root
                                            X509_PURPOSE_SSL_CLIENT, "TLS client", when));
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status VerifyChain(const Certificate& leaf, const std::vector<Certificate>& roots,
+                   const std::vector<Certificate>& intermediates, Usage usage,
+                   std::chrono::system_clock::time_point at) {
+  return VerifyChainAt(leaf, roots, intermediates, usage, std::chrono::system_clock::to_time_t(at));
+}
+
+Status VerifyChainIgnoringTime(const Certificate& leaf, const std::vector<Certificate>& roots,
+                               const std::vector<Certificate>& intermediates, Usage usage) {
+  return VerifyChainAt(leaf, roots, intermediates, usage, std::nullopt);
 }
 
 }  // namespace topos::certs

@@ -60,4 +60,12 @@ Status VerifyChain(const Certificate& leaf, const std::vector<Certificate>& root
                    const std::vector<Certificate>& intermediates, Usage usage,
                    std::chrono::system_clock::time_point at = std::chrono::system_clock::now());
 
+// VerifyChain without looking at any validity period: OK if `leaf` was
+// issued (and signed) through the chain by one of `roots`, for `usage`,
+// even if it or a CA has expired or is not yet valid. For proving that an
+// expired certificate is still one of ours (identity recovery); never use it
+// to accept a certificate for a connection.
+Status VerifyChainIgnoringTime(const Certificate& leaf, const std::vector<Certificate>& roots,
+                               const std::vector<Certificate>& intermediates, Usage usage);
+
 }  // namespace topos::certs

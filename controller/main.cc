@@ -85,11 +85,16 @@ int main(int argc, char** argv) {
   std::string data_dir;
   topos::controller::ServerOptions serve;
   std::string agent_validity = "7d";
+  std::string identity_grace = "30d";
   auto* run_cmd = app.add_subcommand("run", "Serve agents and operators");
   run_cmd->add_option("--data-dir", data_dir, "Data directory made by `init`")->required();
   run_cmd->add_option("--listen", serve.listen, "Override the listen address (HOST:PORT)");
   run_cmd->add_option("--agent-cert-validity", agent_validity,
                       "Lifetime of agent identity certificates (e.g. 7d, 12h)")
+      ->capture_default_str();
+  run_cmd->add_option("--identity-grace", identity_grace,
+                      "How long after its certificate expired an agent that was offline may "
+                      "still recover its identity without a new token (e.g. 30d)")
       ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
@@ -104,6 +109,9 @@ int main(int argc, char** argv) {
   auto validity = topos::ParseDuration(agent_validity);
   if (!validity.ok()) return Fail(validity.status().WithContext("--agent-cert-validity"));
   serve.agent_certificate_validity = *validity;
+  auto grace = topos::ParseDuration(identity_grace);
+  if (!grace.ok()) return Fail(grace.status().WithContext("--identity-grace"));
+  serve.identity_grace = *grace;
   if (!serve.listen.empty()) {
     if (auto s = topos::CheckHostPort(serve.listen, true); !s.ok()) return Fail(s.WithContext("--listen"));
   }

@@ -18,6 +18,9 @@ namespace topos::controller {
 struct ServerOptions {
   std::string listen;  // overrides the data directory's listen address if set
   std::chrono::seconds agent_certificate_validity{7 * 24 * 3600};
+  // An agent offline past its certificate's expiry may recover its identity
+  // for this long after it; later it needs a new token.
+  std::chrono::seconds identity_grace{30 * 24 * 3600};
   unsigned worker_threads = 2;
   std::chrono::milliseconds report_flush_interval{1000};
 };

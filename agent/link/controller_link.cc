@@ -9,10 +9,11 @@
 
 #include "agent/facts/host_facts.h"
 #include "agent/link/backoff.h"
+#include "agent/link/identity_recovery.h"
+#include "agent/link/trust_files.h"
 #include "agent/localstore/local_store.h"
 #include "agent/version.h"
 #include "certs/certificate.h"
-#include "certs/csr.h"
 #include "common/grpc_tls.h"
 #include "topos/v1/agent.grpc.pb.h"
 
@@ -24,18 +25,27 @@ namespace topos::agent {
 class ControllerLink::Session final
     : public grpc::ClientBidiReactor<topos::v1::AgentMessage, topos::v1::ControllerMessage> {
  public:
+  // Hello goes first, ahead of anything Send() queued before the call
+  // existed (step outcomes flushed when the sink is set).
   void Begin(topos::v1::AgentService::Stub& stub, topos::v1::AgentMessage hello) {
     stub.async()->Connect(&context_, this);
-    Send(std::move(hello));
+    {
+      std::lock_guard lock(mutex_);
+      outbox_.push_front(std::move(hello));
+      begun_ = true;
+      writing_ = true;
+      StartWrite(&outbox_.front());
+    }
     StartRead(&incoming_);
     StartCall();
   }
 
+  // Queues `message`; it is written once Begin() has started the call.
   void Send(topos::v1::AgentMessage message) {
     std::lock_guard lock(mutex_);
     if (done_) return;
     outbox_.push_back(std::move(message));
-    if (!writing_) {
+    if (begun_ && !writing_) {
       writing_ = true;
       StartWrite(&outbox_.front());
     }
@@ -104,7 +114,8 @@ class ControllerLink::Session final
       std::lock_guard lock(mutex_);
       updates_.push_back(std::move(*incoming_.mutable_store_update()));
       done_cv_.notify_all();
-    } else if (incoming_.has_run_step() || incoming_.has_cancel_step()) {
+    } else if (incoming_.has_run_step() || incoming_.has_cancel_step() ||
+               incoming_.has_trust_update() || incoming_.has_renew_identity()) {
       std::lock_guard lock(mutex_);
       commands_.push_back(incoming_);
       done_cv_.notify_all();
@@ -125,6 +136,7 @@ class ControllerLink::Session final
   std::condition_variable done_cv_;
   std::deque<topos::v1::AgentMessage> outbox_;  // guarded
   bool writing_ = false;                        // guarded
+  bool begun_ = false;                          // guarded: Begin() has run
   bool accepted_ = false;                       // guarded
   bool done_ = false;                           // guarded
   grpc::Status status_;                         // guarded
@@ -149,6 +161,8 @@ Status ControllerLink::Start() {
   if (!local_store.ok()) return local_store.status().WithContext("local store");
   local_store_ = std::move(*local_store);
   applied_version_ = local_store_->version();
+  std::mt19937_64 random(std::random_device{}());
+  renew_jitter_ = DrawRenewJitter(options_.renew_jitter_fraction, random);
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -183,6 +197,22 @@ void ControllerLink::Run() {
       std::lock_guard lock(mutex_);
       if (stopping_) break;
     }
+    // An identity that expired while we were away (or while the controller
+    // was unreachable) cannot open a mutual-TLS stream: recover it first.
+    if (IdentityExpired(state_.identity.certificate_pem, std::chrono::system_clock::now())) {
+      bool final = false;
+      Status recovered = RecoverIdentity(&final);
+      if (final) {
+        spdlog::error("{}", recovered.message());
+        final_status_ = recovered;
+        return;
+      }
+      if (!recovered.ok()) {
+        auto delay = BackoffDelay(failures++, random);
+        if (!Sleep(delay)) break;
+        continue;
+      }
+    }
     RenewIfDue();
     bool accepted = false;
     Status final_refusal = RunSession(&accepted);
@@ -216,6 +246,7 @@ Status ControllerLink::RunSession(bool* accepted) {
   hello.mutable_hello()->set_heartbeat_interval_seconds(
       static_cast<std::uint32_t>(options_.heartbeat_interval.count()));
   hello.mutable_hello()->set_config_version(local_store_->version());
+  hello.mutable_hello()->set_trust_generation(TrustFiles(state_dir_.root()).Generation());
   if (options_.steps != nullptr) {
     for (auto& outcome : options_.steps->RecentOutcomes()) {
       *hello.mutable_hello()->add_journal() = std::move(outcome);
@@ -243,7 +274,11 @@ Status ControllerLink::RunSession(bool* accepted) {
         next_beat - std::chrono::steady_clock::now());
     bool done = session->WaitEvent(std::max(wait, std::chrono::milliseconds(0)), !announced);
     for (auto& update : session->TakeUpdates()) ApplyUpdate(*session, update);
-    for (auto& command : session->TakeCommands()) HandleStepCommand(*session, command);
+    bool reconnect = false;
+    for (auto& command : session->TakeCommands()) {
+      reconnect = HandleCommand(*session, command) || reconnect;
+    }
+    if (reconnect) session->Cancel();  // reconnect with the new certificate
     if (done) break;
     if (!announced) {
       if (!session->accepted()) continue;
@@ -330,15 +365,23 @@ void ControllerLink::ApplyUpdate(Session& session, const topos::v1::StoreUpdate&
   session.Send(std::move(reply));
 }
 
-void ControllerLink::HandleStepCommand(Session& session,
-                                       const topos::v1::ControllerMessage& command) {
+bool ControllerLink::HandleCommand(Session& session, const topos::v1::ControllerMessage& command) {
+  if (command.has_trust_update()) {
+    ApplyTrust(session, command.trust_update());
+    return false;
+  }
+  if (command.has_renew_identity()) {
+    spdlog::info("controller asked for a new identity certificate ({})",
+                 command.renew_identity().reason());
+    return RenewIfDue(/*now=*/true);
+  }
   if (command.has_cancel_step()) {
     if (options_.steps != nullptr) options_.steps->Cancel(command.cancel_step().step_id());
-    return;
+    return false;
   }
   if (options_.steps != nullptr) {
     options_.steps->Submit(command.run_step());
-    return;
+    return false;
   }
   topos::v1::AgentMessage refusal;
   auto* update = refusal.mutable_step_update();
@@ -348,48 +391,86 @@ void ControllerLink::HandleStepCommand(Session& session,
   update->set_state(topos::v1::STEP_FAILED);
   update->mutable_result()->set_error("this agent runs no deployment steps");
   session.Send(std::move(refusal));
+  return false;
 }
 
-bool ControllerLink::RenewIfDue() {
+void ControllerLink::ApplyTrust(Session& session, const topos::v1::TrustUpdate& update) {
+  TrustFiles files(state_dir_.root());
+  Status applied = files.Apply(update);
+  topos::v1::AgentMessage reply;
+  auto* ack = reply.mutable_trust_applied();
+  ack->set_ok(applied.ok());
+  if (applied.ok()) {
+    state_.identity.ca_bundle_pem = update.ca_bundle_pem();  // for the next channel
+    ++trust_updates_applied_;
+    spdlog::info("trust bundle and CRL now at generation {}", update.generation());
+    if (options_.on_trust_changed) options_.on_trust_changed(update.ca_bundle_pem(), update.crl_pem());
+  } else {
+    ack->set_error(applied.message().substr(0, 1024));
+    spdlog::warn("refused trust update {}: {}", update.generation().substr(0, 64),
+                 applied.message());
+  }
+  ack->set_generation(files.Generation());
+  session.Send(std::move(reply));
+}
+
+bool ControllerLink::RenewIfDue(bool now) {
   auto certificate = certs::Certificate::FromPem(state_.identity.certificate_pem);
   if (!certificate.ok()) return false;
-  auto lifetime = certificate->not_after() - certificate->not_before();
-  auto renew_at = certificate->not_before() +
-                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                      lifetime * options_.renew_at_fraction);
-  if (std::chrono::system_clock::now() < renew_at) return false;
-
-  auto key = certs::PrivateKey::Generate();
-  if (!key.ok()) return false;
-  auto csr = certs::Csr::Create(*key, state_.host_fqdn, {state_.host_fqdn});
-  if (!csr.ok()) return false;
-  auto stub = topos::v1::AgentService::NewStub(
-      MakeChannel(state_.controller, MakeMutualTlsCredentials(state_.identity),
-                  options_.private_connection));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kDefaultCallTimeout);
-  topos::v1::RenewRequest request;
-  request.set_csr_pem(csr->ToPem());
-  topos::v1::RenewResponse response;
-  grpc::Status status = stub->Renew(&context, request, &response);
-  if (!status.ok()) {
-    spdlog::warn("certificate renewal failed, will retry: {}", status.error_message());
+  auto renew_at = RenewalTime(certificate->not_before(), certificate->not_after(),
+                              options_.renew_at_fraction, renew_jitter_);
+  if (!now && std::chrono::system_clock::now() < renew_at) return false;
+  auto renewed = RenewOverMutualTls(state_, options_.private_connection);
+  if (!renewed.ok()) {
+    spdlog::warn("certificate renewal failed, will retry: {}", renewed.status().message());
     return false;
   }
-  auto renewed = certs::Certificate::FromPem(response.certificate_pem());
-  if (!renewed.ok() || !renewed->MatchesKey(*key)) {
-    spdlog::error("controller returned an unusable certificate on renewal");
+  if (!AdoptIdentity(renewed->certificate_pem, renewed->private_key_pem, renewed->ca_bundle_pem)) {
     return false;
   }
-  Status saved = state_dir_.ReplaceIdentity(response.certificate_pem(), key->ToPem(),
-                                            response.ca_bundle_pem());
-  if (!saved.ok()) {
-    spdlog::error("could not save the renewed certificate: {}", saved.message());
-    return false;
-  }
-  state_.identity = TlsIdentity{response.ca_bundle_pem(), response.certificate_pem(), key->ToPem()};
   ++renewals_;
-  spdlog::info("renewed identity certificate, new serial {}", renewed->serial_hex());
+  spdlog::info("renewed identity certificate, new serial {}", renewed->serial_hex);
+  return true;
+}
+
+Status ControllerLink::RecoverIdentity(bool* final) {
+  *final = false;
+  spdlog::warn("the identity certificate of {} has expired; asking {} to recover it",
+               state_.host_fqdn, state_.controller);
+  auto recovered = RecoverExpiredIdentity(state_, options_.private_connection);
+  if (!recovered.ok()) {
+    const Status& status = recovered.status();
+    bool refused = status.code() == Status::Code::kFailedPrecondition ||
+                   status.code() == Status::Code::kPermissionDenied;
+    if (refused && status.message().rfind("not expired", 0) == 0) {
+      return Status::Ok();  // the controller's clock says otherwise: try mutual TLS
+    }
+    if (refused) {
+      *final = true;
+      return status.WithContext("the controller refused to recover the identity of " +
+                                        state_.host_fqdn);
+    }
+    spdlog::warn("identity recovery failed, will retry: {}", status.message());
+    return status;
+  }
+  if (!AdoptIdentity(recovered->certificate_pem, recovered->private_key_pem,
+                     recovered->ca_bundle_pem)) {
+    return Status::Internal("could not save the recovered identity");
+  }
+  ++recoveries_;
+  spdlog::info("recovered the identity of {}, new serial {}", state_.host_fqdn,
+               recovered->serial_hex);
+  return Status::Ok();
+}
+
+bool ControllerLink::AdoptIdentity(const std::string& certificate_pem, const std::string& key_pem,
+                                   const std::string& ca_bundle_pem) {
+  Status saved = state_dir_.ReplaceIdentity(certificate_pem, key_pem, ca_bundle_pem);
+  if (!saved.ok()) {
+    spdlog::error("could not save the new identity certificate: {}", saved.message());
+    return false;
+  }
+  state_.identity = TlsIdentity{ca_bundle_pem, certificate_pem, key_pem};
   return true;
 }
 

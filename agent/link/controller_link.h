@@ -4,8 +4,16 @@
 // - Sends Hello (facts) first, then a Heartbeat every interval.
 // - Reconnects with exponential back-off and full jitter (cap 30 s), making
 //   a new channel each time so the controller's name is resolved anew.
-// - Renews its identity certificate at two thirds of its lifetime, then
-//   reconnects with the new one.
+// - Renews its identity certificate at two thirds of its lifetime, less a
+//   jitter drawn once per link (so a fleet enrolled at once does not renew
+//   at once), or at once when the controller sends RenewIdentity (CA
+//   rotation); then reconnects with the new one.
+// - When its certificate expired while it was offline, recovers it
+//   (RecoverIdentity, proof by the old key) before connecting; retries
+//   transient failures with back-off, and stops for good when the
+//   controller refuses (past the grace period, revoked, removed).
+// - Writes pushed TrustUpdates (CA bundle, CRL) to disk and acknowledges
+//   each; Hello says which generation it holds.
 // - Applies pushed configuration versions to the local management store
 //   (on its own thread) and acknowledges each; Hello says which version the
 //   store holds, so the controller can catch it up.
@@ -22,6 +30,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -34,6 +43,7 @@
 namespace topos::v1 {
 class StoreUpdate;
 class ControllerMessage;
+class TrustUpdate;
 }
 
 namespace topos::agent {
@@ -45,10 +55,17 @@ struct LinkOptions {
   bool private_connection = false;
   // Renew when this fraction of the certificate's lifetime has passed.
   double renew_at_fraction = 2.0 / 3.0;
+  // Renew that much earlier, at most: the link renews at
+  // lifetime × (renew_at_fraction − u), u uniform in [0, this), drawn once.
+  double renew_jitter_fraction = 0.1;
   // Runs the deployment steps the controller sends (the agent's
   // StepExecutor, or a stand-in for simulated agents); null: steps are
   // refused. Not owned; must outlive the link.
   StepRunner* steps = nullptr;
+  // Called on the link thread after a TrustUpdate was written, with the new
+  // bundle and CRL (e.g. to refresh each service's CA file). May be empty.
+  std::function<void(const std::string& ca_bundle_pem, const std::string& crl_pem)>
+      on_trust_changed;
 };
 
 class ControllerLink {
@@ -68,6 +85,8 @@ class ControllerLink {
   bool connected() const { return connected_.load(); }
   int sessions() const { return sessions_.load(); }          // streams accepted so far
   int renewals() const { return renewals_.load(); }
+  int recoveries() const { return recoveries_.load(); }  // expired identities recovered
+  int trust_updates_applied() const { return trust_updates_applied_.load(); }
   int updates_applied() const { return updates_applied_.load(); }
   // The local store's applied version; safe from any thread.
   std::uint64_t applied_config_version() const { return applied_version_.load(); }
@@ -79,21 +98,37 @@ class ControllerLink {
   // Runs one stream until it ends. Returns a non-OK status if the refusal is
   // final; sets *accepted if the controller accepted the stream.
   Status RunSession(bool* accepted);
-  // Renews the certificate if due. Returns true if it was renewed.
-  bool RenewIfDue();
+  // Renews the certificate if due (or at once with `now`). Returns true if
+  // it was renewed.
+  bool RenewIfDue(bool now = false);
+  // Recovers an expired identity. OK when recovered, or when the controller
+  // says it has not expired (its clock differs; mutual TLS will do); sets
+  // *final when the controller refused for good (the returned error says
+  // why), otherwise a non-OK status means "retry later".
+  Status RecoverIdentity(bool* final);
+  // Saves a renewed or recovered identity and switches to it.
+  bool AdoptIdentity(const std::string& certificate_pem, const std::string& key_pem,
+                     const std::string& ca_bundle_pem);
+  // Writes a pushed trust bundle and CRL and acknowledges it.
+  void ApplyTrust(Session& session, const topos::v1::TrustUpdate& update);
   // Applies a pushed configuration to the local store and acknowledges it.
   void ApplyUpdate(Session& session, const topos::v1::StoreUpdate& update);
-  // Hands a RunStep or CancelStep to the step executor.
-  void HandleStepCommand(Session& session, const topos::v1::ControllerMessage& command);
+  // Hands a RunStep or CancelStep to the step executor, applies a
+  // TrustUpdate, or renews at the controller's request. Returns true if the
+  // stream must be reconnected (a new certificate).
+  bool HandleCommand(Session& session, const topos::v1::ControllerMessage& command);
   bool Sleep(std::chrono::milliseconds duration);  // false if stopping
 
   StateDir state_dir_;
   const LinkOptions options_;
   AgentState state_;  // owned by the loop thread after Start()
+  double renew_jitter_ = 0;  // drawn once in Start()
 
   std::atomic<bool> connected_{false};
   std::atomic<int> sessions_{0};
   std::atomic<int> renewals_{0};
+  std::atomic<int> recoveries_{0};
+  std::atomic<int> trust_updates_applied_{0};
   std::atomic<int> updates_applied_{0};
   std::atomic<std::uint64_t> applied_version_{0};
   std::unique_ptr<LocalStore> local_store_;  // owned by the loop thread after Start()

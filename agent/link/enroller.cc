@@ -88,6 +88,18 @@ Status Enroll(const EnrollOptions& options) {
   auto bundle = certs::Certificate::BundleFromPem(ca_response.ca_bundle_pem());
   if (!bundle.ok()) return bundle.status().WithContext("the controller's CA bundle");
   std::string presented = bundle->front().Sha256Fingerprint();
+  // During a CA rotation the bundle holds the old CA too. Only the CA that
+  // signs now (listed first) is pinned: trusting whatever else a bundle
+  // lists would let a man in the middle add a CA of his own.
+  bool pinned_is_older = std::any_of(bundle->begin() + 1, bundle->end(), [&](const auto& ca) {
+    return ca.Sha256Fingerprint() == *pinned;
+  });
+  if (presented != *pinned && pinned_is_older) {
+    return Status::PermissionDenied(
+        "the token pins the controller's previous CA (SHA-256 " + *pinned +
+        "): the CA was rotated after the token was made; create a new token with "
+        "`toposctl token create`");
+  }
   if (presented != *pinned) {
     return Status::PermissionDenied(
         "CA fingerprint mismatch: the controller at " + options.controller +

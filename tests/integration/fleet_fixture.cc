@@ -36,6 +36,7 @@ void FleetTest::StartController() {
   controller::ServerOptions options;
   options.listen = "127.0.0.1:" + std::to_string(port_);
   options.agent_certificate_validity = agent_validity_;
+  options.identity_grace = identity_grace_;
   options.report_flush_interval = std::chrono::milliseconds(50);
   auto server = controller::ControllerServer::Start(std::move(*data), std::move(*store), options);
   ASSERT_TRUE(server.ok()) << server.status().message();

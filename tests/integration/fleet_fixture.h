@@ -53,6 +53,7 @@ class FleetTest : public ::testing::Test {
   std::unique_ptr<controller::ControllerServer> controller_;
   int port_ = 0;
   std::chrono::seconds agent_validity_{7 * 24 * 3600};
+  std::chrono::seconds identity_grace_{30 * 24 * 3600};  // ServerOptions.identity_grace
 };
 
 }  // namespace topos::testing

@@ -160,7 +160,9 @@ TEST_F(FleetTest, RemovedHostIsCutAndCannotReconnect) {
 TEST_F(FleetTest, DuplicateIdentityIsRefusedAndReported) {
   ASSERT_TRUE(EnrollHost(kHost).ok());
   auto first = StartLink(kHost);
-  ASSERT_TRUE(Eventually([&] { return first->connected(); }));
+  // Connected, and done writing the trust files the controller pushes at
+  // once (copying a directory while files are renamed into it can fail).
+  ASSERT_TRUE(Eventually([&] { return first->connected() && first->trust_updates_applied() >= 1; }));
   // A clone: the same state directory copied to a second machine.
   std::filesystem::copy(StateDirOf(kHost), root_ / "clone",
                         std::filesystem::copy_options::recursive);
