@@ -1,5 +1,7 @@
 #include "agent/node/agent_node.h"
 
+#include <spdlog/spdlog.h>
+
 #include "agent/state/agent_state.h"
 #include "common/grpc_tls.h"
 
@@ -38,23 +40,43 @@ Status AgentNode::Start() {
         MakeChannel(address, MakeMutualTlsCredentials(identity), private_connection));
   };
   context.applied_config_version = [this] { return link_ ? link_->applied_config_version() : 0; };
+  StepContext renewer_context = context;
   executor_ = std::make_unique<StepExecutor>(std::move(context));
+  renewer_ = std::make_unique<CertificateRenewer>(std::move(renewer_context), *executor_,
+                                                  options_.renewer);
 
   LinkOptions link_options = options_.link;
   link_options.steps = executor_.get();
+  // New trust from the controller reaches the services' CA files too (both
+  // CAs during a rotation), then whatever the caller hooked in.
+  link_options.on_trust_changed = [executor = executor_.get(),
+                                   chained = options_.link.on_trust_changed](
+                                      const std::string& ca_bundle_pem, const std::string& crl_pem) {
+    auto refreshed = executor->RefreshServiceTrust(ca_bundle_pem);
+    if (!refreshed.ok()) {
+      spdlog::error("refresh the services' CA files: {}", refreshed.status().message());
+    } else if (*refreshed > 0) {
+      spdlog::info("the new trust bundle is in the CA files of {} service(s)", *refreshed);
+    }
+    if (chained) chained(ca_bundle_pem, crl_pem);
+  };
   link_ = std::make_unique<ControllerLink>(dir, link_options);
   TOPOS_RETURN_IF_ERROR(link_->Start());
   executor_->Start();
+  renewer_->Start();
   return Status::Ok();
 }
 
 void AgentNode::Stop() {
+  // The renewer first: it may be waiting for a step of the executor's.
+  if (renewer_) renewer_->Stop();
   if (link_) link_->Stop();
   if (executor_) executor_->Stop();
 }
 
 Status AgentNode::Wait() {
   Status ended = link_ ? link_->Wait() : Status::Ok();
+  if (renewer_) renewer_->Stop();
   if (executor_) executor_->Stop();
   return ended;
 }

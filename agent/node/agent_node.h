@@ -1,6 +1,6 @@
 // A whole agent in one object: the link to the controller, the step
-// executor and the service manager, wired together over one state
-// directory. `topos-agent run` is one AgentNode; integration tests run
+// executor, the service certificate renewer and the service manager, wired
+// together over one state directory. `topos-agent run` is one AgentNode; integration tests run
 // several in one process.
 //
 // Thread-safety: Start/Stop/Wait from the owning thread; accessors from any.
@@ -10,6 +10,7 @@
 
 #include "agent/link/controller_link.h"
 #include "agent/service/service_manager.h"
+#include "agent/steps/certificate_renewer.h"
 #include "agent/steps/step_executor.h"
 #include "common/status.h"
 
@@ -18,6 +19,8 @@ namespace topos::agent {
 struct NodeOptions {
   LinkOptions link;
   ServiceManagerKind service_manager = ServiceManagerKind::kAuto;
+  // When and how the agent renews its services' certificates on its own.
+  RenewerOptions renewer;
 };
 
 class AgentNode {
@@ -33,6 +36,7 @@ class AgentNode {
 
   ControllerLink& link() { return *link_; }
   StepExecutor& steps() { return *executor_; }
+  CertificateRenewer& renewer() { return *renewer_; }
   ServiceManager& services() { return *services_; }
 
  private:
@@ -40,6 +44,7 @@ class AgentNode {
   NodeOptions options_;
   std::shared_ptr<ServiceManager> services_;
   std::unique_ptr<StepExecutor> executor_;
+  std::unique_ptr<CertificateRenewer> renewer_;
   std::unique_ptr<ControllerLink> link_;
 };
 

@@ -1,12 +1,19 @@
 // request_certificate and assign_certificate. The key is generated here and
 // never leaves the host: it waits in .tls-pending/ (0600) until the
 // certificate for it is issued and assigned.
+//
+// .tls-pending/ holds key.pem, then (once issued) cert.pem and ca.pem, and,
+// for a certificate issued because RunStep.reissue was set, `reissued`
+// naming its serial: that certificate is the answer to the reissue, so a
+// resent or repeated reissue step assigns it instead of signing again.
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <optional>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include "agent/steps/service_layout.h"
 #include "certs/certificate.h"
@@ -34,6 +41,16 @@ bool StillGood(const std::string& pem, const std::vector<std::string>& names) {
   auto lifetime = certificate->not_after() - certificate->not_before();
   return std::chrono::system_clock::now() < certificate->not_before() + lifetime * 2 / 3;
 }
+
+// Serial of a PEM certificate, "" if it does not parse.
+std::string SerialOf(const std::string& pem) {
+  auto certificate = certs::Certificate::FromPem(pem);
+  return certificate.ok() ? certificate->serial_hex() : "";
+}
+
+// How long a reloaded service gets to act on its signal (and die of it, if
+// it does not handle it) before its health check counts.
+constexpr std::chrono::milliseconds kReloadSettle{500};
 
 std::int64_t Unix(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -74,6 +91,51 @@ Result<std::optional<CertificateTarget>> LoadTarget(StepContext& context, const 
       CertificateTarget{std::move(*manifest), std::move(*record), layout, *paths});
 }
 
+// Sends the manifest's reload signal to the running service, then waits for
+// its health check, as StartAndCheck does after a start. Fails naming the
+// service when it exits (or is restarted) instead of reloading, or does not
+// become healthy; the record then says unhealthy.
+Result<topos::v1::StepResult> ReloadAndCheck(StepContext& context, const StepRun& run,
+                                             const topos::v1::Service& manifest,
+                                             topos::v1::InstalledService& record) {
+  const std::string& name = manifest.name();
+  auto signal = ParseSignalName(manifest.reload());
+  if (!signal.ok()) return signal.status().WithContext("reload of " + name);
+  const pid_t pid = context.services->Query(name).pid;
+  TOPOS_RETURN_IF_ERROR(context.services->Signal(name, *signal));
+  // The supervisor notices an exit on Tick; the executor does not tick while
+  // a step runs, so this check does.
+  auto same_process = [&] {
+    context.services->Tick();
+    ServiceState state = context.services->Query(name);
+    return state.phase == ServiceState::Phase::kRunning && state.pid == pid;
+  };
+  auto unhealthy = [&](const std::string& why) -> Status {
+    std::string tail = LogTail(LayoutOf(context, name));
+    record.set_health("unhealthy");
+    (void)context.journal->PutService(record);
+    return Status::FailedPrecondition(name + " did not stay healthy after " + manifest.reload() +
+                                      " (reload for the new certificate): " + why +
+                                      (tail.empty() ? "" : "\nlast output:\n" + tail));
+  };
+  const auto settled = std::chrono::steady_clock::now() + std::min(kReloadSettle, run.Remaining());
+  while (std::chrono::steady_clock::now() < settled && run.TimeLeft()) {
+    if (!same_process()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Status healthy = same_process() ? WaitHealthy(ProbeFor(context, manifest, run.Remaining()),
+                                                same_process, &run.cancelled)
+                                  : Status::FailedPrecondition("the service exited");
+  if (healthy.ok() && !same_process()) healthy = Status::FailedPrecondition("the service exited");
+  if (!healthy.ok()) return unhealthy(healthy.message());
+  record.set_started_fingerprint(RunFingerprint(manifest, record));
+  record.set_health("healthy");
+  TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
+  topos::v1::StepResult result;
+  result.set_pid(pid);
+  return result;
+}
+
 topos::v1::StepResult NothingToBind(const std::string& service) {
   topos::v1::StepResult result;
   result.set_summary(service + " needs no certificate");
@@ -93,16 +155,28 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
   topos::v1::StepResult result;
   std::vector<std::string> names = ServiceCertificateNames(*slice, manifest, context.host_fqdn);
 
+  // With reissue the assigned certificate is replaced even if still good;
+  // a certificate already issued for a reissue and waiting to be assigned
+  // still counts, so a resend does not sign twice.
+  const bool reissue = run.step.reissue();
   auto assigned = ReadFile(paths.cert, 1 << 20);
-  if (assigned.ok() && StillGood(*assigned, names)) {
+  if (!reissue && assigned.ok() && StillGood(*assigned, names)) {
     result.set_summary("certificate " + record.certificate_serial() + " for " + manifest.name() +
                        " is current");
     return result;
   }
   auto waiting = ReadFile(layout.pending_tls() / "cert.pem", 1 << 20);
   if (waiting.ok() && StillGood(*waiting, names)) {
-    result.set_summary("a certificate for " + manifest.name() + " is issued and waits to be assigned");
-    return result;
+    const std::string serial = SerialOf(*waiting);
+    auto marker = ReadFile(layout.pending_tls() / "reissued", 1024);
+    const bool answers_reissue = marker.ok() && *marker == serial &&
+                                 serial != record.certificate_serial() &&
+                                 (!assigned.ok() || SerialOf(*assigned) != serial);
+    if (!reissue || answers_reissue) {
+      result.set_summary("certificate " + serial + " for " + manifest.name() +
+                         " is issued and waits to be assigned");
+      return result;
+    }
   }
 
   topos::v1::CertificateRequest request;
@@ -111,6 +185,11 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
   if (!record.pending_request_id().empty() && fs::exists(key_path)) {
     request.set_request_id(record.pending_request_id());
   } else {
+    // A new key: whatever certificate waited for the old one is void.
+    std::error_code error;
+    for (const char* stale : {"cert.pem", "ca.pem", "reissued"}) {
+      fs::remove(layout.pending_tls() / stale, error);
+    }
     auto key = certs::PrivateKey::Generate();
     if (!key.ok()) return key.status();
     auto csr = certs::Csr::Create(*key, context.host_fqdn, names);
@@ -136,6 +215,10 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
                                                 reply->certificate_pem(), 0644));
       TOPOS_RETURN_IF_ERROR(WriteFileAtomically(layout.pending_tls() / "ca.pem",
                                                 reply->ca_bundle_pem(), 0644));
+      if (reissue) {
+        TOPOS_RETURN_IF_ERROR(WriteFileAtomically(layout.pending_tls() / "reissued",
+                                                  certificate->serial_hex(), 0644));
+      }
       record.clear_pending_request_id();
       TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
       result.set_changed(true);
@@ -173,29 +256,45 @@ Result<topos::v1::StepResult> AssignCertificateStep(StepContext& context, const 
   topos::v1::StepResult result;
 
   auto cert_pem = ReadFile(layout.pending_tls() / "cert.pem", 1 << 20);
+  std::optional<certs::Certificate> certificate;
   if (!cert_pem.ok()) {
-    if (fs::exists(paths.cert) && fs::exists(paths.key) && !record.certificate_serial().empty()) {
+    // Nothing waits: either it is assigned already, or an assignment was cut
+    // off after the files were written but before the record was.
+    auto installed = ReadFile(paths.cert, 1 << 20);
+    auto parsed = installed.ok() ? certs::Certificate::FromPem(*installed)
+                                 : Result<certs::Certificate>(installed.status());
+    if (!parsed.ok() || !fs::exists(paths.key)) {
+      return Status::FailedPrecondition("no issued certificate to assign for " + manifest.name() +
+                                        ": run request_certificate first");
+    }
+    if (parsed->serial_hex() == record.certificate_serial()) {
       result.set_summary("certificate " + record.certificate_serial() + " already assigned");
       return result;
     }
-    return Status::FailedPrecondition("no issued certificate to assign for " + manifest.name() +
-                                      ": run request_certificate first");
+    certificate = std::move(*parsed);
+  } else {
+    auto key_pem = ReadFile(layout.pending_tls() / "key.pem", 1 << 20);
+    auto ca_pem = ReadFile(layout.pending_tls() / "ca.pem", 1 << 20);
+    if (!key_pem.ok()) return key_pem.status();
+    if (!ca_pem.ok()) return ca_pem.status();
+    auto parsed = certs::Certificate::FromPem(*cert_pem);
+    if (!parsed.ok()) return parsed.status();
+    auto key = certs::PrivateKey::FromPem(*key_pem);
+    if (!key.ok() || !parsed->MatchesKey(*key)) {
+      return Status::FailedPrecondition("the certificate waiting in " +
+                                        layout.pending_tls().string() +
+                                        " does not match its key: run request_certificate again");
+    }
+    certificate = std::move(*parsed);
+    std::error_code error;
+    for (const fs::path* path : {&paths.cert, &paths.key, &paths.ca}) {
+      fs::create_directories(path->parent_path(), error);
+    }
+    TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.key, *key_pem, 0600));
+    TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.ca, *ca_pem, 0644));
+    TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.cert, *cert_pem, 0644));
+    fs::remove_all(layout.pending_tls(), error);
   }
-  auto key_pem = ReadFile(layout.pending_tls() / "key.pem", 1 << 20);
-  auto ca_pem = ReadFile(layout.pending_tls() / "ca.pem", 1 << 20);
-  if (!key_pem.ok()) return key_pem.status();
-  if (!ca_pem.ok()) return ca_pem.status();
-  auto certificate = certs::Certificate::FromPem(*cert_pem);
-  if (!certificate.ok()) return certificate.status();
-
-  std::error_code error;
-  for (const fs::path* path : {&paths.cert, &paths.key, &paths.ca}) {
-    fs::create_directories(path->parent_path(), error);
-  }
-  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.key, *key_pem, 0600));
-  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.ca, *ca_pem, 0644));
-  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths.cert, *cert_pem, 0644));
-  fs::remove_all(layout.pending_tls(), error);
 
   record.set_certificate_serial(certificate->serial_hex());
   record.clear_certificate_names();
@@ -208,12 +307,10 @@ Result<topos::v1::StepResult> AssignCertificateStep(StepContext& context, const 
   if (context.services->Query(manifest.name()).phase != ServiceState::Phase::kRunning) return result;
   // A running service picks the new certificate up: by signal, or by restart.
   if (!manifest.reload().empty() && manifest.reload() != "restart") {
-    auto signal = ParseSignalName(manifest.reload());
-    if (!signal.ok()) return signal.status();
-    TOPOS_RETURN_IF_ERROR(context.services->Signal(manifest.name(), *signal));
-    record.set_started_fingerprint(RunFingerprint(manifest, record));
-    TOPOS_RETURN_IF_ERROR(context.journal->PutService(record));
-    result.set_summary(result.summary() + "; sent " + manifest.reload() + " to reload it");
+    auto reloaded = ReloadAndCheck(context, run, manifest, record);
+    if (!reloaded.ok()) return reloaded;
+    result.set_pid(reloaded->pid());
+    result.set_summary(result.summary() + "; sent " + manifest.reload() + ", reloaded, healthy");
     return result;
   }
   auto restarted = StartAndCheck(context, run, manifest, record);

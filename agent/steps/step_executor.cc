@@ -4,6 +4,10 @@
 
 #include <algorithm>
 
+#include "agent/steps/service_layout.h"
+#include "certs/certificate.h"
+#include "common/file_io.h"
+
 namespace topos::agent {
 namespace {
 
@@ -156,6 +160,7 @@ void StepExecutor::Loop() {
         step = queue_.front();
         queue_.pop_front();
         running_id_ = step->step.step_id();
+        running_service_ = step->step.service();
         running_cancel_ = std::make_shared<std::atomic<bool>>(false);
       }
     }
@@ -167,6 +172,7 @@ void StepExecutor::Loop() {
     RunOne(*step);
     std::lock_guard lock(mutex_);
     running_id_.clear();
+    running_service_.clear();
     running_cancel_.reset();
     wake_.notify_all();
   }
@@ -217,6 +223,15 @@ void StepExecutor::RunOne(const Queued& queued) {
     case topos::v1::UNINSTALL_SERVICE: result = UninstallServiceStep(context_, run); break;
     case topos::v1::ROLLBACK: result = RollbackStep(context_, run); break;
     default: result = Status::InvalidArgument("unknown step kind"); break;
+  }
+  if (step.kind() == topos::v1::ASSIGN_CERTIFICATE) {
+    // The newest trust the controller sent wins over the bundle that came
+    // with the certificate.
+    std::lock_guard trust_lock(trust_mutex_);
+    if (!trust_bundle_.empty()) {
+      auto wrote = WriteServiceTrust(step.service(), trust_bundle_);
+      if (!wrote.ok()) spdlog::warn("trust for {}: {}", step.service(), wrote.status().message());
+    }
   }
   bool shutting_down = false;
   {
@@ -282,6 +297,61 @@ std::vector<topos::v1::ServiceReport> StepExecutor::ServiceReports() {
 bool StepExecutor::WaitIdle(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   return wake_.wait_for(lock, timeout, [this] { return queue_.empty() && running_id_.empty(); });
+}
+
+bool StepExecutor::Busy(const std::string& service) {
+  std::lock_guard lock(mutex_);
+  return (!running_id_.empty() && running_service_ == service) ||
+         std::any_of(queue_.begin(), queue_.end(),
+                     [&](const auto& queued) { return queued.step.service() == service; });
+}
+
+bool StepExecutor::InFlight(const std::string& step_id) {
+  std::lock_guard lock(mutex_);
+  return running_id_ == step_id ||
+         std::any_of(queue_.begin(), queue_.end(),
+                     [&](const auto& queued) { return queued.step.step_id() == step_id; });
+}
+
+Result<bool> StepExecutor::WriteServiceTrust(const std::string& service,
+                                             const std::string& bundle) {
+  auto record = context_.journal->GetService(service);
+  if (!record.ok() || record->certificate_serial().empty()) return false;
+  auto manifest = FindManifest(context_.state_dir, service);
+  if (!manifest.ok() || !manifest->has_certificate()) return false;
+  auto paths = TlsPathsOf(LayoutOf(context_, service), EffectiveBinding(*manifest));
+  if (!paths.ok()) return paths.status();
+  auto current = ReadFile(paths->ca, 1 << 20);
+  if (current.ok() && *current == bundle) return false;
+  TOPOS_RETURN_IF_ERROR(WriteFileAtomically(paths->ca, bundle, 0644));
+  return true;
+}
+
+Result<int> StepExecutor::RefreshServiceTrust(const std::string& ca_bundle_pem) {
+  auto parsed = certs::Certificate::BundleFromPem(ca_bundle_pem);
+  if (!parsed.ok() || parsed->empty()) {
+    return Status::InvalidArgument("the CA bundle for the services is not PEM certificates" +
+                                   (parsed.ok() ? std::string() : ": " + parsed.status().message()));
+  }
+  std::lock_guard trust_lock(trust_mutex_);
+  trust_bundle_ = ca_bundle_pem;
+  int rewritten = 0;
+  Status first_error;
+  for (const auto& record : context_.journal->ListServices()) {
+    auto wrote = WriteServiceTrust(record.name(), ca_bundle_pem);
+    if (!wrote.ok()) {
+      spdlog::error("trust for {}: {}", record.name(), wrote.status().message());
+      if (first_error.ok()) first_error = wrote.status().WithContext(record.name());
+      continue;
+    }
+    if (*wrote) {
+      ++rewritten;
+      spdlog::info("{}: CA file rewritten with the controller's trust bundle ({} certificates)",
+                   record.name(), parsed->size());
+    }
+  }
+  if (!first_error.ok()) return first_error;
+  return rewritten;
 }
 
 }  // namespace topos::agent

@@ -10,7 +10,8 @@
 // are kept, then sent when a sink is set again (they are also in the
 // journal the next Hello carries; the controller ignores duplicates).
 //
-// Also owns the service manager's tick (restart policies) on a timer.
+// Also owns the service manager's tick (restart policies) on a timer, and
+// the services' trust files (RefreshServiceTrust).
 //
 // Thread-safety: every public method may be called from any thread.
 #pragma once
@@ -54,6 +55,25 @@ class StepExecutor : public StepRunner {
   // Waits until no step is queued or running (tests). False on timeout.
   bool WaitIdle(std::chrono::milliseconds timeout);
 
+  // True while a step about `service` is queued or running (the certificate
+  // renewer leaves such a service alone).
+  bool Busy(const std::string& service);
+  // True while the step `step_id` is queued or running (its final outcome
+  // may already be journaled while it is being reported).
+  bool InFlight(const std::string& step_id);
+
+  // Replaces the CA file (the binding's ca_file, which assign_certificate
+  // writes) of every installed service with a certificate binding and an
+  // assigned certificate by `ca_bundle_pem`, atomically, so services that
+  // verify their peers trust every CA in the bundle (both, during a CA
+  // rotation). Services without a binding are left alone; files already
+  // holding the bundle are not rewritten. The bundle also wins over the one
+  // a later assign_certificate writes. Returns how many files were
+  // rewritten; InvalidArgument (nothing written) if the bundle is not PEM
+  // certificates; otherwise the first write error, after trying every
+  // service. Blocks only on disk, never on a running step.
+  Result<int> RefreshServiceTrust(const std::string& ca_bundle_pem);
+
  private:
   void Loop();
   struct Queued {
@@ -62,16 +82,22 @@ class StepExecutor : public StepRunner {
   };
   void RunOne(const Queued& queued);
   void Emit(const topos::v1::StepUpdate& update);
+  // Writes `bundle` to the CA file of `service` if it has a binding and an
+  // assigned certificate. True if the file changed. trust_mutex_ held.
+  Result<bool> WriteServiceTrust(const std::string& service, const std::string& bundle);
 
   StepContext context_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Queued> queue_;                  // guarded
   std::string running_id_;                    // guarded
+  std::string running_service_;               // guarded
   std::shared_ptr<std::atomic<bool>> running_cancel_;  // guarded
   UpdateSink sink_;                           // guarded
   std::vector<topos::v1::StepUpdate> undelivered_;  // final outcomes while no sink; guarded
   bool stopping_ = false;                     // guarded
+  std::mutex trust_mutex_;  // serializes writes of services' CA files
+  std::string trust_bundle_;  // the last RefreshServiceTrust bundle; guarded by trust_mutex_
   std::mutex join_mutex_;  // serializes joining thread_ (Stop from two threads)
   std::thread thread_;
 };

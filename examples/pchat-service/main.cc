@@ -5,8 +5,10 @@
 //   TOPOS_PCHAT_PORT      port (default 5041; 0 picks a free one)
 //   TOPOS_STORE_SNAPSHOT  the agent's current.json (optional)
 //
-// SIGTERM/SIGINT: stop serving, exit 0. SIGHUP: re-read the store snapshot;
-// the certificate is not reloaded (the agent restarts the service for that).
+// SIGTERM/SIGINT: stop serving, exit 0. SIGHUP: re-read the store snapshot
+// and the TLS certificate and key; new connections get the new certificate,
+// open ones and the listener stay. A certificate or key that cannot be used
+// (unreadable, not PEM, not a pair) is logged and the previous one kept.
 // Exit status 2: bad environment or files; 1: could not serve.
 #include <pthread.h>
 #include <signal.h>
@@ -93,8 +95,15 @@ int main() {
       if (sigwait(&signals, &signal) != 0) continue;
       if (signal == SIGHUP) {
         std::cout << "topos-pchat: reload requested; store snapshot "
-                  << (pchat.ReloadSnapshot().ok() ? "re-read" : "unchanged")
-                  << " (a new certificate needs a restart)" << std::endl;
+                  << (pchat.ReloadSnapshot().ok() ? "re-read" : "unchanged") << std::endl;
+        topos::Status reloaded = pchat.ReloadCertificate();
+        if (reloaded.ok()) {
+          std::cout << "topos-pchat: certificate " << pchat.certificate_serial()
+                    << " in use for new connections" << std::endl;
+        } else {
+          std::cerr << "topos-pchat: keeping certificate " << pchat.certificate_serial() << ": "
+                    << reloaded.message() << std::endl;
+        }
         continue;
       }
       pchat.Stop();
@@ -105,7 +114,8 @@ int main() {
   std::cout << "topos-pchat " << TOPOS_PCHAT_VERSION << " listening on https://"
             << options.listen_address << ":" << pchat.port() << " host="
             << (pchat.host_fqdn().empty() ? "-" : pchat.host_fqdn())
-            << " config_version=" << pchat.config_version() << std::endl;
+            << " config_version=" << pchat.config_version()
+            << " certificate=" << pchat.certificate_serial() << std::endl;
   topos::Status served = pchat.Serve();
   // Serve() returned on its own: wake the signal thread so it can end.
   pthread_kill(signal_thread.native_handle(), SIGTERM);

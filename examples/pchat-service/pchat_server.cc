@@ -4,6 +4,12 @@
 #define CPPHTTPLIB_OPENSSL_SUPPORT
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <sys/socket.h>
 
@@ -22,6 +28,96 @@ Status CheckReadable(const std::filesystem::path& file, const std::string& what)
   std::ifstream in(file);
   if (!in) return Status::FailedPrecondition("cannot read " + what + " " + file.string());
   return Status::Ok();
+}
+
+std::string ReadSmallFile(const std::filesystem::path& file, bool* ok) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  *ok = in.is_open() && text.str().size() <= 1024 * 1024;
+  return text.str();
+}
+
+std::string OpenSslError() {
+  unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "";
+  char text[256];
+  ERR_error_string_n(code, text, sizeof(text));
+  return std::string(": ") + text;
+}
+
+std::string SerialHex(const X509* cert) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (bn == nullptr) return "";
+  std::string bytes(static_cast<std::size_t>(BN_num_bytes(bn)), '\0');
+  BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
+  BN_free(bn);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : bytes) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 0xf];
+  }
+  return hex.empty() ? "00" : hex;
+}
+
+}  // namespace
+
+struct PchatServer::TlsCredentials {
+  ~TlsCredentials() {
+    X509_free(leaf);
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(chain, X509_free);
+  }
+  X509* leaf = nullptr;
+  EVP_PKEY* key = nullptr;
+  STACK_OF(X509)* chain = nullptr;  // the certificates after the leaf in cert_file
+  std::string serial;
+};
+
+namespace {
+
+using Credentials = PchatServer::TlsCredentials;
+
+// Reads and checks a certificate (chain) and key; FailedPrecondition naming
+// the file and the reason.
+Result<std::shared_ptr<const Credentials>> LoadCredentials(const std::filesystem::path& cert_file,
+                                                           const std::filesystem::path& key_file) {
+  bool readable = false;
+  std::string cert_pem = ReadSmallFile(cert_file, &readable);
+  if (!readable) return Status::FailedPrecondition("cannot read TLS certificate " + cert_file.string());
+  std::string key_pem = ReadSmallFile(key_file, &readable);
+  if (!readable) return Status::FailedPrecondition("cannot read TLS key " + key_file.string());
+  auto credentials = std::make_shared<Credentials>();
+  ERR_clear_error();
+  BIO* certs = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  credentials->leaf = certs != nullptr ? PEM_read_bio_X509(certs, nullptr, nullptr, nullptr) : nullptr;
+  if (credentials->leaf == nullptr) {
+    BIO_free(certs);
+    return Status::FailedPrecondition("TLS certificate " + cert_file.string() +
+                                      " holds no PEM certificate" + OpenSslError());
+  }
+  credentials->chain = sk_X509_new_null();
+  while (X509* extra = PEM_read_bio_X509(certs, nullptr, nullptr, nullptr)) {
+    sk_X509_push(credentials->chain, extra);
+  }
+  ERR_clear_error();  // the end of the bundle reads as an error
+  BIO_free(certs);
+  BIO* key = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  credentials->key = key != nullptr ? PEM_read_bio_PrivateKey(key, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(key);
+  if (credentials->key == nullptr) {
+    return Status::FailedPrecondition("TLS key " + key_file.string() + " holds no PEM private key" +
+                                      OpenSslError());
+  }
+  if (X509_check_private_key(credentials->leaf, credentials->key) != 1) {
+    ERR_clear_error();
+    return Status::FailedPrecondition("TLS key " + key_file.string() +
+                                      " does not match certificate " + cert_file.string());
+  }
+  credentials->serial = SerialHex(credentials->leaf);
+  return std::shared_ptr<const Credentials>(std::move(credentials));
 }
 
 }  // namespace
@@ -60,6 +156,9 @@ Result<std::unique_ptr<PchatServer>> PchatServer::Create(const PchatOptions& opt
                                       " (not PEM, or the key does not match)");
   }
   std::unique_ptr<PchatServer> server(new PchatServer(options, std::move(ssl)));
+  TOPOS_RETURN_IF_ERROR(server->ReloadCertificate());
+  // Every handshake takes the current pair (see SelectCertificate).
+  SSL_CTX_set_cert_cb(server->server_->ssl_context(), &PchatServer::SelectCertificate, server.get());
   if (!options.snapshot_file.empty()) {
     Status loaded = server->ReloadSnapshot();
     if (!loaded.ok() && loaded.code() != Status::Code::kNotFound) return loaded;
@@ -109,6 +208,31 @@ Status PchatServer::ReloadSnapshot() {
   snapshot_ = std::move(*config);
   has_snapshot_ = true;
   return Status::Ok();
+}
+
+Status PchatServer::ReloadCertificate() {
+  auto loaded = LoadCredentials(options_.cert_file, options_.key_file);
+  if (!loaded.ok()) return loaded.status();
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  credentials_ = std::move(*loaded);
+  return Status::Ok();
+}
+
+std::shared_ptr<const PchatServer::TlsCredentials> PchatServer::credentials() const {
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  return credentials_;
+}
+
+std::string PchatServer::certificate_serial() const {
+  auto current = credentials();
+  return current ? current->serial : "";
+}
+
+int PchatServer::SelectCertificate(SSL* ssl, void* arg) {
+  auto current = static_cast<PchatServer*>(arg)->credentials();
+  if (!current) return 0;
+  // Per connection: the SSL_CTX's own certificate stays as loaded at start.
+  return SSL_use_cert_and_key(ssl, current->leaf, current->key, current->chain, 1) == 1 ? 1 : 0;
 }
 
 void PchatServer::InstallRoutes() {

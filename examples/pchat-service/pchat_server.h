@@ -5,12 +5,17 @@
 //   GET /settings the snapshot's effective settings as JSON (404 without snapshot)
 // The snapshot is the agent's current.json (a protobuf-JSON HostConfig). It is
 // read at start and again on ReloadSnapshot() (the binary calls it on SIGHUP).
-// The TLS certificate is read once, at start: a new certificate takes effect
-// when the supervisor restarts the service.
+// The TLS certificate and key are read at start and again on
+// ReloadCertificate() (also on SIGHUP): every TLS connection accepted after
+// that presents the new certificate, without closing the listener or the
+// connections already open. Each handshake picks the current pair in
+// OpenSSL's certificate callback, so the shared SSL_CTX is never changed
+// while handshakes run.
 //
-// Thread-safety: Serve() blocks the calling thread; Stop() and
-// ReloadSnapshot() may be called from any other thread. Request handlers run
-// on httplib's worker threads and read the snapshot under a mutex.
+// Thread-safety: Serve() blocks the calling thread; Stop(), ReloadSnapshot()
+// and ReloadCertificate() may be called from any other thread. Request
+// handlers run on httplib's worker threads and read the snapshot, and
+// handshakes the certificate, under mutexes.
 #pragma once
 
 #include <atomic>
@@ -22,6 +27,8 @@
 
 #include "common/status.h"
 #include "topos/v1/topology.pb.h"
+
+struct ssl_st;  // OpenSSL's SSL
 
 namespace httplib {
 class SSLServer;
@@ -70,9 +77,22 @@ class PchatServer {
   // Re-reads the snapshot; on error the previous one stays in effect.
   Status ReloadSnapshot();
 
+  // Re-reads the certificate (chain) and key files for new connections. On
+  // error (unreadable, not PEM, key does not match) the previous pair stays
+  // in effect and the status names the file and the reason.
+  Status ReloadCertificate();
+  // The serial number (lowercase hex) of the certificate new connections get.
+  std::string certificate_serial() const;
+
+  struct TlsCredentials;  // a parsed certificate chain and key (OpenSSL objects)
+
  private:
   PchatServer(PchatOptions options, std::unique_ptr<httplib::SSLServer> server);
   void InstallRoutes();
+  // The pair the next handshake presents; never null after Create().
+  std::shared_ptr<const TlsCredentials> credentials() const;
+  // OpenSSL's certificate callback (SSL_CTX_set_cert_cb); `arg` is the server.
+  static int SelectCertificate(::ssl_st* ssl, void* arg);
 
   // Constant after construction.
   const PchatOptions options_;
@@ -85,6 +105,9 @@ class PchatServer {
   mutable std::mutex mu_;
   bool has_snapshot_ = false;              // guarded by mu_
   topos::v1::HostConfig snapshot_;         // guarded by mu_
+
+  mutable std::mutex tls_mu_;
+  std::shared_ptr<const TlsCredentials> credentials_;  // guarded by tls_mu_
 };
 
 }  // namespace topos::pchat
