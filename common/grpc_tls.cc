@@ -1,6 +1,7 @@
 #include "common/grpc_tls.h"
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -13,6 +14,19 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsIdentity
   options.pem_root_certs = identity.ca_bundle_pem;
   options.pem_key_cert_pairs.push_back({identity.private_key_pem, identity.certificate_pem});
   return grpc::SslServerCredentials(options);
+}
+
+std::shared_ptr<grpc::ServerCredentials> MakeReloadingServerCredentials(
+    const ServerTlsFiles& files) {
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.private_key_path, files.certificate_path, files.ca_bundle_path,
+      files.refresh_seconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  // Requested and verified when sent, but optional: enrollment has none.
+  options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 void ApplyServerSettings(grpc::ServerBuilder& builder) {

@@ -32,6 +32,23 @@ struct TlsIdentity {
 // must work before the agent has a certificate.
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsIdentity& identity);
 
+// Where a server's TLS comes from when it must change while serving (a CA
+// rotation replaces the trust bundle and the server certificate).
+struct ServerTlsFiles {
+  std::string private_key_path;  // PEM; replace it before the certificate
+  std::string certificate_path;  // PEM, must match the key
+  std::string ca_bundle_path;    // every CA whose client certificates are verified
+  unsigned refresh_seconds = 1;  // how often the files are re-read
+};
+
+// Like MakeServerCredentials, from files that are re-read every
+// refresh_seconds: new connections use what the files hold then (existing
+// connections keep theirs). Files are replaced atomically (rename); the key
+// is written before the certificate, so a pair seen half-replaced lasts at
+// most one refresh. The files must exist and be readable when called.
+std::shared_ptr<grpc::ServerCredentials> MakeReloadingServerCredentials(
+    const ServerTlsFiles& files);
+
 // Applies keepalive and message size limits to a server.
 void ApplyServerSettings(grpc::ServerBuilder& builder);
 

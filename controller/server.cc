@@ -10,11 +10,14 @@
 #include "common/grpc_tls.h"
 #include "controller/api/admin_service.h"
 #include "controller/api/agent_service.h"
+#include "controller/ca/ca_rotation.h"
+#include "controller/ca/ca_rotation_fleet.h"
 #include "controller/ca/certificate_issuer.h"
 #include "controller/ca/crl_publisher.h"
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/hub/report_writer.h"
+#include "controller/hub/trust_publisher.h"
 #include "controller/replication/replicator.h"
 #include "controller/tokens/token_service.h"
 
@@ -31,12 +34,15 @@ struct ControllerServer::State {
   CrlPublisher crl;
   ReportWriter reports;
   AgentHub hub;
+  TrustPublisher trust;
   Executor executor;
   Replicator replicator;
   ArtifactStore artifacts;
   ServiceCertificates certificates;
   StepTracker steps;
   rollout::RolloutManager rollouts;
+  ControllerCaFleet ca_fleet;
+  CaRotation ca_rotation;
   ControllerContext context;
   AgentServiceHandler agent_service;
   AdminServiceHandler admin_service;
@@ -50,19 +56,23 @@ struct ControllerServer::State {
   State(DataDir dir, std::unique_ptr<Store> s, const ServerOptions& options)
       : data_dir(std::move(dir)),
         store(std::move(s)),
-        issuer(data_dir.ca, options.agent_certificate_validity),
+        issuer(*data_dir.keyring, options.agent_certificate_validity),
         tokens(*store),
-        crl(*store, issuer.ca(), data_dir.root / "ca" / "crl.pem"),
+        crl(*store, [k = data_dir.keyring] { return k->signing(); },
+            [k = data_dir.keyring] { return k->previous_ca(); }, data_dir.root / "ca" / "crl.pem"),
         reports(*store, options.report_flush_interval),
         hub(reports),
+        trust(hub),
         executor(options.worker_threads),
         replicator(hub, executor),
         artifacts(data_dir.root / "artifacts", *store),
         certificates(*store, issuer, replicator),
         steps(hub),
         rollouts({*store, steps, hub, replicator, artifacts}),
+        ca_fleet(trust, hub, crl, rollouts),
+        ca_rotation(*store, *data_dir.keyring, ca_fleet, {data_dir.root, data_dir.name}),
         context{*store,     issuer,    tokens,       hub,   revocations, crl, executor,
-                replicator, artifacts, certificates, steps, rollouts,    ""},
+                replicator, artifacts, certificates, steps, rollouts,    trust, ca_rotation, ""},
         agent_service(context),
         admin_service(context) {}
 };
@@ -87,11 +97,25 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
   if (!revoked.ok()) return revoked.status();
 
   auto state = std::make_unique<State>(std::move(data_dir), std::move(store), options);
+  state->context.identity_grace = options.identity_grace;
   state->revocations.Add(*revoked);
   // A fresh CRL at every start (so one exists, listing every revocation),
   // then re-signed in the background before it gets old.
   TOPOS_RETURN_IF_ERROR(state->crl.Refresh(std::chrono::system_clock::now()));
   state->crl.Start();
+  // Agents hold the bundle and CRL in their local stores (TrustUpdate).
+  state->trust.PublishBundle(state->issuer.CaBundlePem());
+  state->trust.PublishCrl(state->crl.Current().trust_pem);
+  // Every later signing (revocations, re-signing, CA rotation) goes out too.
+  state->crl.SetListener(
+      [trust = &state->trust](const PublishedCrl& crl) { trust->PublishCrl(crl.trust_pem); });
+  state->hub.SetTrustListeners(
+      [trust = &state->trust](const std::string& fqdn, const std::string& generation) {
+        trust->OnHello(fqdn, generation);
+      },
+      [trust = &state->trust](const std::string& fqdn, const topos::v1::TrustApplied& applied) {
+        trust->OnApplied(fqdn, applied);
+      });
   TOPOS_RETURN_IF_ERROR(state->replicator.Load(*state->store));
   state->hub.SetHelloListener([replicator = &state->replicator](const std::string& fqdn,
                                                                  std::uint64_t version) {
@@ -112,9 +136,14 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
   // Unfinished rollouts resume at once; their agents are waited for as
   // they reconnect (engine.h rule 7).
   TOPOS_RETURN_IF_ERROR(state->rollouts.Recover());
+  // An unfinished CA rotation resumes; our own certificates are fixed first.
+  TOPOS_RETURN_IF_ERROR(state->ca_rotation.Recover());
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, MakeServerCredentials(state->data_dir.server_identity),
+  builder.AddListeningPort(listen, MakeReloadingServerCredentials(
+                               {state->data_dir.server_key_path().string(),
+                                state->data_dir.server_cert_path().string(),
+                                state->data_dir.bundle_path().string()}),
                            &state->port);
   ApplyServerSettings(builder);
   builder.RegisterService(&state->agent_service);
@@ -125,6 +154,7 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
                                " (address in use or not local?)");
   }
   state->context.advertised_address = Advertised(listen, state->data_dir.name, state->port);
+  state->ca_rotation.Start();
   spdlog::info("controller {} serving on {} (agents dial {}), CA sha256 {}", state->data_dir.name,
                listen, state->context.advertised_address, state->issuer.CaFingerprint());
   return std::unique_ptr<ControllerServer>(new ControllerServer(std::move(state)));
@@ -146,6 +176,7 @@ void ControllerServer::Shutdown() {
   }
   // Rollouts first: disconnecting agents must not be recorded as hosts
   // going offline; they resume from the store at the next start.
+  state_->ca_rotation.Stop();
   state_->rollouts.Shutdown();
   state_->crl.Stop();
   state_->hub.DisconnectAll("controller shutting down");

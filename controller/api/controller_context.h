@@ -10,10 +10,12 @@
 #include "controller/artifacts/artifact_store.h"
 #include "controller/certificates/service_certificates.h"
 #include "controller/deploy/step_tracker.h"
+#include "controller/ca/ca_rotation.h"
 #include "controller/ca/certificate_issuer.h"
 #include "controller/ca/crl_publisher.h"
 #include "controller/ca/revocation_list.h"
 #include "controller/hub/agent_hub.h"
+#include "controller/hub/trust_publisher.h"
 #include "controller/replication/replicator.h"
 #include "controller/rollout/rollout_manager.h"
 #include "controller/store/store.h"
@@ -34,7 +36,12 @@ struct ControllerContext {
   ServiceCertificates& certificates;
   StepTracker& steps;
   rollout::RolloutManager& rollouts;
+  TrustPublisher& trust;  // the CA bundle and CRL every agent holds
+  CaRotation& ca_rotation;
   std::string advertised_address;  // HOST:PORT agents dial; printed in enroll commands
+  // How long after its expiry an agent identity may still be recovered
+  // (AgentService.RecoverIdentity) instead of enrolling anew.
+  std::chrono::seconds identity_grace{30 * 24 * 3600};
 };
 
 }  // namespace topos::controller

@@ -15,7 +15,7 @@ Result<Issued> CertificateIssuer::IssueAgentIdentity(const certs::Csr& csr,
   policy.usage = certs::Usage::kClient;
   policy.validity = agent_validity_;
   policy.max_validity = std::chrono::hours(24 * 90);
-  auto certificate = ca_.Sign(csr, policy);
+  auto certificate = ca()->Sign(csr, policy);
   if (!certificate.ok()) return certificate.status();
   Issued issued{*certificate, DescribeCertificate(*certificate, CertificatePurpose::kAgentIdentity)};
   return issued;
@@ -35,7 +35,7 @@ Result<certs::Certificate> CertificateIssuer::IssueServiceCertificate(
   policy.usage = certs::Usage::kServerAndClient;
   policy.validity = kServiceCertificateValidity;
   policy.max_validity = std::chrono::hours(24 * 397);
-  return ca_.Sign(csr, policy);
+  return ca()->Sign(csr, policy);
 }
 
 CertificateRecord DescribeCertificate(const certs::Certificate& certificate,

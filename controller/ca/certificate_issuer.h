@@ -5,15 +5,21 @@
 // Subjects: the OU says what a certificate is for ("agent", "operator",
 // "controller"), so an agent certificate can never pass as an operator's.
 //
+// The signing CA is either fixed at construction or the current signing CA
+// of a CaKeyring, so a CA rotation switches it at runtime: every
+// certificate is signed by the CA that signs at that moment.
+//
 // Thread-safety: const methods are safe from several threads.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "certs/certificate_authority.h"
 #include "common/status.h"
+#include "controller/ca/ca_keyring.h"
 #include "controller/store/store.h"
 
 namespace topos::controller {
@@ -32,8 +38,14 @@ struct Issued {
 
 class CertificateIssuer {
  public:
+  // Signs with `ca` for ever (tests, tools).
   CertificateIssuer(certs::CertificateAuthority ca, std::chrono::seconds agent_validity)
-      : ca_(std::move(ca)), agent_validity_(agent_validity) {}
+      : fixed_(std::make_shared<const certs::CertificateAuthority>(std::move(ca))),
+        agent_validity_(agent_validity) {}
+  // Signs with the keyring's signing CA of the moment; `keyring` must
+  // outlive the issuer.
+  CertificateIssuer(const CaKeyring& keyring, std::chrono::seconds agent_validity)
+      : keyring_(&keyring), agent_validity_(agent_validity) {}
 
   // Issues an agent identity certificate (client auth) for `host_fqdn`. The
   // CSR may name only that host: its CN and DNS names must be host_fqdn.
@@ -45,12 +57,21 @@ class CertificateIssuer {
                                                      const std::string& host_fqdn,
                                                      const std::vector<std::string>& allowed_names) const;
 
-  const certs::CertificateAuthority& ca() const { return ca_; }
-  std::string CaBundlePem() const { return ca_.certificate().ToPem(); }
-  std::string CaFingerprint() const { return ca_.certificate().Sha256Fingerprint(); }
+  // The CA that signs now (a snapshot: it stays valid while held).
+  std::shared_ptr<const certs::CertificateAuthority> ca() const {
+    return keyring_ ? keyring_->signing() : fixed_;
+  }
+  // Every CA to trust now, signing CA first (two during a CA rotation).
+  std::string CaBundlePem() const {
+    return keyring_ ? keyring_->BundlePem() : fixed_->certificate().ToPem();
+  }
+  // SHA-256 of the signing CA, lowercase hex (what agents pin at enrollment).
+  std::string CaFingerprint() const { return ca()->certificate().Sha256Fingerprint(); }
 
  private:
-  certs::CertificateAuthority ca_;
+  // Exactly one of these is set; constant after construction.
+  std::shared_ptr<const certs::CertificateAuthority> fixed_;
+  const CaKeyring* keyring_ = nullptr;
   std::chrono::seconds agent_validity_;
 };
 

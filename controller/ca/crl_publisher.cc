@@ -15,8 +15,20 @@ namespace topos::controller {
 CrlPublisher::CrlPublisher(Store& store, const certs::CertificateAuthority& ca,
                            std::filesystem::path crl_file, Clock clock,
                            std::chrono::milliseconds check_interval)
+    : CrlPublisher(
+          store,
+          // Not owned: the caller keeps `ca` alive (an aliasing pointer).
+          [&ca] { return std::shared_ptr<const certs::CertificateAuthority>(
+                      std::shared_ptr<const certs::CertificateAuthority>(), &ca); },
+          [] { return std::shared_ptr<const certs::CertificateAuthority>(); },
+          std::move(crl_file), std::move(clock), check_interval) {}
+
+CrlPublisher::CrlPublisher(Store& store, CaSource signing, CaSource previous,
+                           std::filesystem::path crl_file, Clock clock,
+                           std::chrono::milliseconds check_interval)
     : store_(store),
-      ca_(ca),
+      signing_(std::move(signing)),
+      previous_(std::move(previous)),
       crl_file_(std::move(crl_file)),
       clock_(std::move(clock)),
       check_interval_(check_interval) {
@@ -29,7 +41,7 @@ void CrlPublisher::Load() {
   std::error_code ec;
   if (!std::filesystem::exists(crl_file_, ec)) return;
   Result<std::string> pem = ReadFile(crl_file_, certs::kMaxCrlPemBytes);
-  Status verified = pem.ok() ? certs::VerifyCrl(*pem, ca_.certificate()) : pem.status();
+  Status verified = pem.ok() ? certs::VerifyCrl(*pem, signing_()->certificate()) : pem.status();
   Result<certs::CrlInfo> info =
       verified.ok() ? certs::ParseCrl(*pem) : Result<certs::CrlInfo>(verified);
   if (!info.ok()) {
@@ -38,7 +50,8 @@ void CrlPublisher::Load() {
     return;
   }
   std::lock_guard lock(mutex_);
-  current_ = {*pem, info->this_update, info->next_update, info->number, info->revoked.size()};
+  current_ = {*pem, *pem, info->this_update, info->next_update, info->number,
+              info->revoked.size()};
 }
 
 Status CrlPublisher::Refresh(TimePoint now) {
@@ -72,14 +85,31 @@ Status CrlPublisher::Refresh(TimePoint now) {
   next.next_update = now + kCrlValidity;
   next.number = Current().number + 1;
   next.entries = entries.size();
-  auto pem = certs::SignCrl(ca_, entries, next.this_update, next.next_update, next.number);
+  const auto signing = signing_();
+  auto pem = certs::SignCrl(*signing, entries, next.this_update, next.next_update, next.number);
   if (!pem.ok()) return pem.status().WithContext("signing the CRL");
   next.pem = std::move(pem).value();
+  next.trust_pem = next.pem;
+  if (const auto previous = previous_()) {
+    auto old = certs::SignCrl(*previous, entries, next.this_update, next.next_update, next.number);
+    if (!old.ok()) return old.status().WithContext("signing the CRL with the previous CA");
+    next.trust_pem += *old;
+  }
   TOPOS_RETURN_IF_ERROR(WriteFileAtomically(crl_file_, next.pem, 0644)
                             .WithContext("writing the CRL to " + crl_file_.string()));
-  std::lock_guard lock(mutex_);
-  current_ = std::move(next);
+  std::function<void(const PublishedCrl&)> listener;
+  {
+    std::lock_guard lock(mutex_);
+    current_ = next;
+    listener = listener_;
+  }
+  if (listener) listener(next);
   return Status::Ok();
+}
+
+void CrlPublisher::SetListener(std::function<void(const PublishedCrl&)> listener) {
+  std::lock_guard lock(mutex_);
+  listener_ = std::move(listener);
 }
 
 PublishedCrl CrlPublisher::Current() const {

@@ -12,6 +12,14 @@
 // The CRL Number increases with every signing and survives restarts: it is
 // read back from the file at construction (the file is its only record).
 //
+// The signing CA comes from a source called at each signing, so a CA
+// rotation switches it at runtime. While a rotation keeps the previous CA
+// trusted, each signing also makes a CRL of the same entries signed by the
+// previous CA (certificates it issued are still in use): `trust_pem` holds
+// both, for the hosts' trust stores; `pem`, the file and GetCrl keep the
+// signing CA's alone. A listener hears of every signing (the TrustPublisher
+// pushes trust_pem to the agents).
+//
 // Thread-safety: every method is safe from any thread; Refresh() calls are
 // serialized. Start()/Stop() must not race with each other or destruction.
 #pragma once
@@ -21,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -38,6 +47,8 @@ inline constexpr std::chrono::seconds kCrlCheckInterval{60};
 // One signed CRL as published.
 struct PublishedCrl {
   std::string pem;  // empty before the first signing (and no readable file)
+  // pem, then the same list signed by the previous CA during a CA rotation.
+  std::string trust_pem;
   TimePoint this_update;
   TimePoint next_update;
   std::uint64_t number = 0;
@@ -47,6 +58,8 @@ struct PublishedCrl {
 class CrlPublisher {
  public:
   using Clock = std::function<TimePoint()>;
+  // The CA to sign with now; null for none (only for `previous`).
+  using CaSource = std::function<std::shared_ptr<const certs::CertificateAuthority>()>;
 
   // Reads `crl_file` if it holds a CRL signed by `ca` (its number is
   // continued and it is served until the first Refresh); an unreadable or
@@ -55,6 +68,11 @@ class CrlPublisher {
   // background thread (tests pass a fake clock and a short interval).
   CrlPublisher(Store& store, const certs::CertificateAuthority& ca,
                std::filesystem::path crl_file,
+               Clock clock = [] { return std::chrono::system_clock::now(); },
+               std::chrono::milliseconds check_interval = kCrlCheckInterval);
+  // Signs with whatever `signing` returns at each signing, and also with
+  // `previous` when it returns a CA (see above).
+  CrlPublisher(Store& store, CaSource signing, CaSource previous, std::filesystem::path crl_file,
                Clock clock = [] { return std::chrono::system_clock::now(); },
                std::chrono::milliseconds check_interval = kCrlCheckInterval);
   ~CrlPublisher();  // Stop()s
@@ -70,6 +88,10 @@ class CrlPublisher {
 
   // The CRL now published.
   PublishedCrl Current() const;
+
+  // Called after every successful signing with the new CRL (outside the
+  // publisher's locks, on the signing thread). Set before Start().
+  void SetListener(std::function<void(const PublishedCrl&)> listener);
 
   // True when no CRL is published yet or less than half of kCrlValidity
   // remains before its nextUpdate at `now`.
@@ -87,7 +109,8 @@ class CrlPublisher {
 
   // Constant after construction.
   Store& store_;
-  const certs::CertificateAuthority& ca_;
+  const CaSource signing_;
+  const CaSource previous_;
   const std::filesystem::path crl_file_;
   const Clock clock_;
   const std::chrono::milliseconds check_interval_;
@@ -96,6 +119,7 @@ class CrlPublisher {
 
   mutable std::mutex mutex_;
   PublishedCrl current_;  // guarded by mutex_
+  std::function<void(const PublishedCrl&)> listener_;  // guarded by mutex_
 
   std::mutex thread_mutex_;
   std::condition_variable wake_;

@@ -80,6 +80,21 @@ class AgentHub {
     refused_listener_ = std::move(f);
   }
 
+  // Hello's trust generation and every TrustApplied go here (outside the
+  // lock), for the TrustPublisher. Set once, before the server starts.
+  void SetTrustListeners(
+      std::function<void(const std::string&, const std::string&)> on_hello,
+      std::function<void(const std::string&, const topos::v1::TrustApplied&)> on_applied) {
+    trust_hello_listener_ = std::move(on_hello);
+    trust_applied_listener_ = std::move(on_applied);
+  }
+  void RecordTrustHello(const std::string& fqdn, const std::string& generation) {
+    if (trust_hello_listener_) trust_hello_listener_(fqdn, generation);
+  }
+  void RecordTrustApplied(const std::string& fqdn, const topos::v1::TrustApplied& applied) {
+    if (trust_applied_listener_) trust_applied_listener_(fqdn, applied);
+  }
+
   // Sends `message` to `fqdn` if it is connected; false otherwise.
   bool Send(const std::string& fqdn, topos::v1::ControllerMessage message);
   std::vector<std::string> ConnectedHosts() const;
@@ -110,6 +125,9 @@ class AgentHub {
   std::function<void(const std::string&, const topos::v1::StepUpdate&)> step_listener_;  // same
   std::function<void(const std::string&, const std::vector<topos::v1::StepUpdate>&)>
       journal_listener_;  // set before start
+  std::function<void(const std::string&, const std::string&)> trust_hello_listener_;  // same
+  std::function<void(const std::string&, const topos::v1::TrustApplied&)>
+      trust_applied_listener_;  // set before start
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> live_;  // guarded by mutex_
   // Last contact of hosts whose stream has ended, until they come back.

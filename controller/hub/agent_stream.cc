@@ -24,6 +24,7 @@ grpc::Status CheckFacts(const topos::v1::HostFacts& facts) {
 
 constexpr int kMaxJournalEntries = 200;
 constexpr int kMaxServices = 64;
+constexpr std::size_t kMaxGenerationBytes = 64;  // hex SHA-256
 constexpr std::size_t kMaxOutputBytes = 16 * 1024;
 constexpr std::size_t kMaxResultTextBytes = 16 * 1024;
 
@@ -135,6 +136,9 @@ grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
       for (const auto& entry : hello.journal()) {
         if (auto valid = CheckStepUpdate(entry); !valid.ok()) return valid;
       }
+      if (hello.trust_generation().size() > kMaxGenerationBytes) {
+        return Invalid("hello.trust_generation over 64 bytes");
+      }
       std::string services;
       if (auto packed = PackServices(hello.services(), &services); !packed.ok()) return packed;
       hello_received_ = true;
@@ -142,6 +146,20 @@ grpc::Status AgentStream::Handle(const topos::v1::AgentMessage& message) {
       hub_.RecordHello(fqdn_, std::chrono::seconds(interval), hello.agent_version(),
                        hello.facts().SerializeAsString(), hello.config_version(),
                        std::move(services), journal, now);
+      hub_.RecordTrustHello(fqdn_, hello.trust_generation());
+      return grpc::Status::OK;
+    }
+    case topos::v1::AgentMessage::kTrustApplied: {
+      const auto& applied = message.trust_applied();
+      if (!hello_received_) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "the first message on a stream must be Hello");
+      }
+      if (applied.generation().size() > kMaxGenerationBytes) {
+        return Invalid("trust_applied.generation over 64 bytes");
+      }
+      if (applied.error().size() > 1024) return Invalid("trust_applied.error over 1 KiB");
+      hub_.RecordTrustApplied(fqdn_, applied);
       return grpc::Status::OK;
     }
     case topos::v1::AgentMessage::kStoreApplied: {

@@ -37,6 +37,8 @@ Status Populate(const InitOptions& options) {
   if (!ca.ok()) return ca.status().WithContext("creating the CA");
   TOPOS_RETURN_IF_ERROR(WriteFileAtomically(dir / "ca" / "ca.pem", ca->certificate().ToPem()));
   TOPOS_RETURN_IF_ERROR(WriteFileAtomically(dir / "ca" / "ca.key", ca->key().ToPem(), 0600));
+  auto keyring = CaKeyring::Load(dir / "ca");  // writes bundle.pem
+  if (!keyring.ok()) return keyring.status();
 
   // The server certificate: the controller's name plus the loopback names, so
   // local agents and toposctl can verify it without name overrides.
@@ -149,18 +151,16 @@ Result<DataDir> LoadDataDir(const fs::path& root) {
   auto listen = ReadConfValue(*conf, "listen", root / "controller.conf");
   if (!listen.ok()) return listen.status();
 
-  auto ca_pem = ReadFile(root / "ca" / "ca.pem");
-  if (!ca_pem.ok()) return ca_pem.status();
-  auto ca_key = ReadFile(root / "ca" / "ca.key");
-  if (!ca_key.ok()) return ca_key.status();
-  auto ca = certs::CertificateAuthority::Load(*ca_pem, *ca_key);
-  if (!ca.ok()) return ca.status().WithContext((root / "ca").string());
+  auto keyring = CaKeyring::Load(root / "ca");
+  if (!keyring.ok()) return keyring.status();
   auto cert = ReadFile(root / "server" / "cert.pem");
   if (!cert.ok()) return cert.status();
   auto key = ReadFile(root / "server" / "key.pem");
   if (!key.ok()) return key.status();
 
-  DataDir data{root, *name, *listen, *ca, TlsIdentity{*ca_pem, *cert, *key}};
+  std::shared_ptr<CaKeyring> shared = std::move(keyring).value();
+  DataDir data{root, *name, *listen, *shared->signing(),
+               TlsIdentity{shared->BundlePem(), *cert, *key}, shared};
   return data;
 }
 

@@ -163,12 +163,25 @@ CREATE INDEX certificate_requests_revoked ON certificate_requests(revoked_at)
   WHERE revoked_at IS NOT NULL;
 )sql";
 
+// Version 6: CA rotations. The runner owns the serialized
+// topos.v1.CaRotation (`snapshot`); rows are updated in place, never deleted.
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE ca_rotations (
+  id         TEXT PRIMARY KEY NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  snapshot   BLOB NOT NULL
+);
+CREATE INDEX ca_rotations_by_created_at ON ca_rotations(created_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
     {4, kSchemaV4},
     {5, kSchemaV5},
+    {6, kSchemaV6},
 };
 
 struct ConnectionCloser {

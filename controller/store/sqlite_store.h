@@ -72,6 +72,9 @@ class SqliteStore final : public Store {
                                                             std::size_t limit) override;
   Result<std::string> GetRolloutHostSteps(const std::string& id,
                                           const std::string& host_fqdn) override;
+  Status CreateCaRotation(const CaRotationRecord& rotation) override;
+  Status SaveCaRotation(const CaRotationRecord& rotation) override;
+  Result<std::vector<CaRotationRecord>> ListCaRotations() override;
   Status UpsertOperator(const std::string& subject, const std::vector<std::string>& roles) override;
   Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) override;
 

@@ -134,6 +134,15 @@ struct RolloutEventRecord {
   std::string event;
 };
 
+// A CA rotation as stored: `snapshot` is the serialized topos.v1.CaRotation
+// the rotation runner owns, opaque here.
+struct CaRotationRecord {
+  std::string id;
+  TimePoint created_at;
+  TimePoint updated_at;
+  std::string snapshot;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -245,6 +254,13 @@ class Store {
   // The steps stored for one host of a rollout. NotFound if none.
   virtual Result<std::string> GetRolloutHostSteps(const std::string& id,
                                                   const std::string& host_fqdn) = 0;
+
+  // CA rotations. Create: AlreadyExists for a duplicate id. Save replaces
+  // updated_at and snapshot: NotFound for an unknown id.
+  virtual Status CreateCaRotation(const CaRotationRecord& rotation) = 0;
+  virtual Status SaveCaRotation(const CaRotationRecord& rotation) = 0;
+  // Newest first (by created_at, then by insertion).
+  virtual Result<std::vector<CaRotationRecord>> ListCaRotations() = 0;
 
   // Operators: roles keyed by certificate subject.
   virtual Status UpsertOperator(const std::string& subject,
