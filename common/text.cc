@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <ctime>
+
 #include <cctype>
 #include <charconv>
 
@@ -92,6 +94,19 @@ Status CheckHostPort(std::string_view address, bool allow_port_zero) {
     return Status::InvalidArgument("\"" + std::string(address) + "\" has no valid port (1-65535)");
   }
   return Status::Ok();
+}
+
+std::string FormatUtc(std::chrono::system_clock::time_point at) {
+  std::time_t time = std::chrono::system_clock::to_time_t(at);
+  std::tm utc{};
+  gmtime_r(&time, &utc);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string FormatUnixUtc(std::int64_t unix_seconds) {
+  return FormatUtc(std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
 }
 
 }  // namespace topos

@@ -18,6 +18,10 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text);
 // one host has one spelling. Returns an error naming the problem.
 Status CheckFqdn(std::string_view name);
 
+// RFC 3339 in UTC, e.g. "2026-11-26T08:00:00Z".
+std::string FormatUtc(std::chrono::system_clock::time_point at);
+std::string FormatUnixUtc(std::int64_t unix_seconds);
+
 // "12s ago", "5m ago", "3h ago", "2d ago"; "never" for a zero time.
 std::string FormatAgo(std::chrono::system_clock::time_point then,
                       std::chrono::system_clock::time_point now);

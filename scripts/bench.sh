@@ -57,6 +57,9 @@ echo
 echo "== rollout to $count agents, --max-unavailable 10% (scripts/bench-rollout.sh $count)"
 bash scripts/bench-rollout.sh "$count" 10% | grep -E 'wall time|controller CPU|RSS|no-op steps' || echo "bench-rollout failed"
 echo
+echo "== certificate rollout: $count agents x 10 certificate-bound services, --reissue (scripts/bench-certs.sh $count 10)"
+bash scripts/bench-certs.sh "$count" 10 | grep -E 'certificates/s|wall time|controller CPU|RSS' || echo "bench-certs failed"
+echo
 echo "== one real agent: artifact, install, step overhead, footprint (scripts/bench-steps.sh 100)"
 bash scripts/bench-steps.sh 100 | grep -Ev '^machine:' || echo "bench-steps failed"
 

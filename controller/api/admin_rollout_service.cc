@@ -144,6 +144,30 @@ grpc::ServerUnaryReactor* AdminServiceHandler::StartRollout(
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceHandler::StartCertificateRollout(
+    grpc::CallbackServerContext* context, const topos::v1::StartCertificateRolloutRequest* request,
+    topos::v1::StartRolloutResponse* response) {
+  return Run(context, kRoleDeployer, [this, request, response](const Caller& caller) {
+    if (static_cast<std::size_t>(request->hosts_size()) > kMaxHostFilters ||
+        static_cast<std::size_t>(request->pools_size()) > kMaxHostFilters) {
+      return ToGrpc(Status::InvalidArgument("at most 10000 --host or --pool filters"));
+    }
+    for (const auto& host : request->hosts()) {
+      Status fqdn = CheckFqdn(host);
+      if (!fqdn.ok()) return ToGrpc(Status::InvalidArgument("--host: " + fqdn.message()));
+    }
+    for (const auto& pool : request->pools()) {
+      if (pool.empty() || pool.size() > 63) {
+        return ToGrpc(Status::InvalidArgument("--pool: a pool name of 1-63 characters is required"));
+      }
+    }
+    auto started = context_.rollouts.StartCertificates(*request, caller.subject);
+    if (!started.ok()) return ToGrpc(started.status());
+    *response = std::move(*started);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::ServerUnaryReactor* AdminServiceHandler::RollbackRollout(
     grpc::CallbackServerContext* context, const topos::v1::RollbackRolloutRequest* request,
     topos::v1::StartRolloutResponse* response) {

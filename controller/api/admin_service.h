@@ -109,6 +109,10 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
   grpc::ServerUnaryReactor* RollbackRollout(grpc::CallbackServerContext* context,
                                             const topos::v1::RollbackRolloutRequest* request,
                                             topos::v1::StartRolloutResponse* response) override;
+  grpc::ServerUnaryReactor* StartCertificateRollout(
+      grpc::CallbackServerContext* context,
+      const topos::v1::StartCertificateRolloutRequest* request,
+      topos::v1::StartRolloutResponse* response) override;
   // Certificate inventory and revocation: admin_certificate_service.cc.
   grpc::ServerUnaryReactor* ListCertificates(grpc::CallbackServerContext* context,
                                              const topos::v1::ListCertificatesRequest* request,
@@ -119,6 +123,16 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
   grpc::ServerUnaryReactor* GetCrl(grpc::CallbackServerContext* context,
                                    const topos::v1::GetCrlRequest* request,
                                    topos::v1::GetCrlResponse* response) override;
+  // CA rotation: admin_ca_service.cc.
+  grpc::ServerUnaryReactor* RotateCa(grpc::CallbackServerContext* context,
+                                     const topos::v1::RotateCaRequest* request,
+                                     topos::v1::CaRotation* response) override;
+  grpc::ServerUnaryReactor* GetCaStatus(grpc::CallbackServerContext* context,
+                                        const topos::v1::GetCaStatusRequest* request,
+                                        topos::v1::GetCaStatusResponse* response) override;
+  grpc::ServerUnaryReactor* ControlCaRotation(grpc::CallbackServerContext* context,
+                                              const topos::v1::ControlCaRotationRequest* request,
+                                              topos::v1::CaRotation* response) override;
   // admin_rollout_watch.cc.
   grpc::ServerWriteReactor<topos::v1::RolloutUpdate>* WatchRollout(
       grpc::CallbackServerContext* context, const topos::v1::WatchRolloutRequest* request) override;

@@ -54,15 +54,6 @@ std::string RecoveryProofMessage(std::int64_t signed_at_unix, const std::string&
   return "topos-recover-identity\n" + std::to_string(signed_at_unix) + "\n" + csr_pem;
 }
 
-std::string FormatUtc(std::chrono::system_clock::time_point at) {
-  std::time_t time = std::chrono::system_clock::to_time_t(at);
-  std::tm utc{};
-  gmtime_r(&time, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
-
 Result<RecoveryGrant> CheckIdentityRecovery(const RecoveryRequest& request,
                                             const RecoveryFacts& facts) {
   if (request.certificate_pem.empty() || request.certificate_pem.size() > kMaxRecoveryPemBytes) {

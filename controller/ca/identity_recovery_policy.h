@@ -36,6 +36,7 @@
 #include "certs/certificate.h"
 #include "certs/csr.h"
 #include "common/status.h"
+#include "common/text.h"  // FormatUtc, for messages naming expiry dates
 #include "controller/store/store.h"
 
 namespace topos::controller {
@@ -77,8 +78,5 @@ struct RecoveryGrant {
 
 Result<RecoveryGrant> CheckIdentityRecovery(const RecoveryRequest& request,
                                             const RecoveryFacts& facts);
-
-// "2026-10-01T00:00:00Z".
-std::string FormatUtc(std::chrono::system_clock::time_point at);
 
 }  // namespace topos::controller

@@ -32,6 +32,10 @@ void RegisterRolloutCommands(CLI::App& app, ConnectionOptions& connection, Actio
 void RegisterCertificateCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
 // `certs list` (the inventory), `certs revoke` and `certs crl`, added under `certs`.
 void AddCertificateInventoryCommands(CLI::App& certs, ConnectionOptions& connection, Action& action);
+// `certs rollout`: renew service certificates in batches, added under `certs`.
+void AddCertificateRolloutCommands(CLI::App& certs, ConnectionOptions& connection, Action& action);
+// `ca rotate|status|pause|resume`.
+void RegisterCaCommands(CLI::App& app, ConnectionOptions& connection, Action& action);
 // "issued", "pending", "denied".
 std::string CertificateStateName(topos::v1::CertificateRequestState state);
 

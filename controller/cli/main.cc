@@ -4,6 +4,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "common/text.h"
 #include "controller/cli/commands.h"
 
 namespace topos::cli {
@@ -14,13 +15,7 @@ int Fail(const Status& status) {
 }
 
 std::string FormatUnixTime(std::int64_t unix_seconds) {
-  if (unix_seconds == 0) return "-";
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
+  return unix_seconds == 0 ? "-" : FormatUnixUtc(unix_seconds);
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
@@ -55,6 +50,8 @@ int main(int argc, char** argv) {
   topos::cli::RegisterDeployCommands(app, connection, action);
   topos::cli::RegisterRolloutCommands(app, connection, action);
   topos::cli::RegisterCertificateCommands(app, connection, action);
+  topos::cli::RegisterCaCommands(app, connection, action);
+  topos::cli::AddCertificateRolloutCommands(*app.get_subcommand("certs"), connection, action);
   CLI11_PARSE(app, argc, argv);
   return action ? action() : 1;
 }

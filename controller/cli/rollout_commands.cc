@@ -8,6 +8,7 @@
 
 #include "common/text.h"
 #include "controller/cli/commands.h"
+#include "controller/cli/rollout_flags.h"
 #include "controller/cli/rollout_view.h"
 #include "controller/cli/rollout_watch.h"
 #include "controller/cli/table.h"
@@ -16,7 +17,7 @@ namespace topos::cli {
 namespace {
 
 // "install_service": the step kind as operators read it.
-std::string KindName(topos::v1::StepKind kind) {
+std::string StepKindText(topos::v1::StepKind kind) {
   std::string name = topos::v1::StepKind_Name(kind);
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name;
@@ -32,7 +33,7 @@ void PrintHost(const topos::v1::HostPlan& host) {
     std::cout << host.changes_size() << (host.changes_size() == 1 ? " change" : " changes") << "\n";
   }
   for (const auto& change : host.changes()) {
-    std::cout << "  + " << KindName(change.kind())
+    std::cout << "  + " << StepKindText(change.kind())
               << (change.service().empty() ? "" : " " + change.service()) << ": " << change.reason()
               << "\n";
   }
@@ -64,76 +65,6 @@ int Plan(const ConnectionOptions& connection, const std::string& output) {
             << " of " << response.hosts_size() << " hosts change, " << converged << " converged, "
             << errors << " with errors. Nothing was changed.\n";
   return 0;
-}
-
-// The strategy flags as typed; checked into a spec by ToSpec.
-struct StrategyFlags {
-  int canary = 0;
-  bool pause_after_canary = false;
-  std::string max_unavailable = "1";
-  std::string failure_threshold = "0%";
-  int canary_failures_allowed = 0;
-  std::string offline_timeout = "5m";
-  bool skip_offline = false;
-  std::string step_timeout = "5m";
-};
-
-void AddStrategyFlags(CLI::App* command, StrategyFlags& flags) {
-  command->add_option("--canary", flags.canary,
-                      "Hosts of each pool that go first, all at once (default 0)")
-      ->check(CLI::Range(0, 1000000));
-  command->add_flag("--pause-after-canary", flags.pause_after_canary,
-                    "Wait for `rollout resume` once a stage's canaries are done");
-  command->add_option("--max-unavailable", flags.max_unavailable,
-                      "Hosts of a pool deployed at once after its canaries: a count (3) or a "
-                      "percentage of the pool (10%, rounded down, at least 1). Default 1");
-  command->add_option("--failure-threshold", flags.failure_threshold,
-                      "Stop when more than this share of a pool's (or the rollout's) attempted "
-                      "main hosts failed, and at least 2 did (0%: stop at the first failure). "
-                      "Default 0%");
-  command->add_option("--canary-failures-allowed", flags.canary_failures_allowed,
-                      "Failed canaries a pool may have before the rollout stops (default 0)")
-      ->check(CLI::Range(0, 1000000));
-  command->add_option("--offline-timeout", flags.offline_timeout,
-                      "How long an offline host is waited for before it counts as failed "
-                      "(or skipped with --skip-offline), like 90s, 5m, 1h. Default 5m");
-  command->add_flag("--skip-offline", flags.skip_offline,
-                    "Skip hosts still offline after --offline-timeout instead of failing them");
-  command->add_option("--step-timeout", flags.step_timeout,
-                      "Longest a single step may run before it is cancelled on the agent. Default 5m");
-}
-
-Result<std::uint32_t> Seconds(const std::string& text, const char* flag) {
-  auto duration = ParseDuration(text);
-  if (!duration.ok()) return duration.status().WithContext(flag);
-  if (duration->count() < 1 || *duration > std::chrono::hours(24)) {
-    return Status::InvalidArgument(std::string(flag) + " must be between 1s and 24h (got " + text + ")");
-  }
-  return static_cast<std::uint32_t>(duration->count());
-}
-
-Result<v1::RolloutStrategySpec> ToSpec(const StrategyFlags& flags) {
-  v1::RolloutStrategySpec spec;
-  spec.set_canary(static_cast<std::uint32_t>(flags.canary));
-  spec.set_pause_after_canary(flags.pause_after_canary);
-  spec.set_max_unavailable(flags.max_unavailable);
-  std::string threshold = flags.failure_threshold;
-  if (!threshold.empty() && threshold.back() == '%') threshold.pop_back();
-  if (threshold.empty() || threshold.size() > 3 ||
-      threshold.find_first_not_of("0123456789") != std::string::npos || std::stoi(threshold) > 100) {
-    return Status::InvalidArgument("--failure-threshold must be a percentage from 0% to 100%, like 20% (got \"" +
-                                   flags.failure_threshold + "\")");
-  }
-  spec.set_failure_threshold_percent(static_cast<std::uint32_t>(std::stoi(threshold)));
-  spec.set_canary_failures_allowed(static_cast<std::uint32_t>(flags.canary_failures_allowed));
-  auto offline = Seconds(flags.offline_timeout, "--offline-timeout");
-  if (!offline.ok()) return offline.status();
-  spec.set_offline_timeout_seconds(*offline);
-  spec.set_skip_offline(flags.skip_offline);
-  auto step = Seconds(flags.step_timeout, "--step-timeout");
-  if (!step.ok()) return step.status();
-  spec.set_step_timeout_seconds(*step);
-  return spec;
 }
 
 struct StartOptions {
@@ -205,10 +136,9 @@ int List(const ConnectionOptions& connection, const std::string& output) {
   }
   Table table({"ID", "KIND", "STATE", "TOPOLOGY", "STARTED", "BY", "REASON"});
   for (const auto& rollout : response.rollouts()) {
-    table.Add({rollout.id(), rollout.kind() == v1::ROLLOUT_ROLLBACK ? "rollback" : "deploy",
-               rollout.state(), "v" + std::to_string(rollout.topology_version()),
+    table.Add({rollout.id(), KindName(rollout), rollout.state(), "v" + std::to_string(rollout.topology_version()),
                FormatUnixTime(rollout.created_at_unix_ms() / 1000), rollout.created_by(),
-               rollout.stop_reason()});
+               rollout.stop_reason().empty() ? ScheduleText(rollout) : rollout.stop_reason()});
   }
   table.Print(std::cout);
   return 0;

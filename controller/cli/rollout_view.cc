@@ -3,6 +3,8 @@
 #include <ctime>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace topos::cli {
 namespace {
 
@@ -14,6 +16,8 @@ std::string Clock(std::int64_t unix_ms) {
   std::strftime(text, sizeof(text), "%H:%M:%S", &tm);
   return text;
 }
+
+std::string UtcTime(std::int64_t unix_ms) { return FormatUnixUtc(unix_ms / 1000); }
 
 std::string Bar(const PoolCounts& counts, int width) {
   const int total = counts.total();
@@ -79,6 +83,9 @@ std::vector<std::string> ProgressLines(const v1::Rollout& rollout, int width) {
   std::string summary = "rollout " + rollout.id() + " " + rollout.state() + ": " +
                         std::to_string(done) + " of " + std::to_string(total) + " hosts finished";
   if (!rollout.stop_reason().empty()) summary += " (" + rollout.stop_reason() + ")";
+  if (const std::string schedule = ScheduleText(rollout); !schedule.empty()) {
+    summary += " (" + schedule + ")";
+  }
   lines.push_back(summary);
   return lines;
 }
@@ -100,12 +107,18 @@ bool ShownByDefault(const v1::RolloutEvent& event) {
 std::string StatusText(const v1::Rollout& rollout) {
   std::ostringstream out;
   const auto& strategy = rollout.strategy();
-  out << "rollout " << rollout.id() << " ("
-      << (rollout.kind() == v1::ROLLOUT_ROLLBACK ? "rollback of " + rollout.rollback_of()
-                                                 : std::string("deploy"))
-      << ", topology version " << rollout.topology_version() << ")\n"
+  std::string kind = KindName(rollout);
+  if (rollout.kind() == v1::ROLLOUT_ROLLBACK) kind += " of " + rollout.rollback_of();
+  if (rollout.kind() == v1::ROLLOUT_CERTIFICATES && rollout.reissue()) kind += ", reissue";
+  out << "rollout " << rollout.id() << " (" << kind << ", topology version "
+      << rollout.topology_version() << ")\n"
       << "state: " << rollout.state() << (rollout.done() ? "" : " (hosts may still be running)")
       << "\n";
+  if (const std::string schedule = ScheduleText(rollout); !schedule.empty()) {
+    out << schedule << ": no host starts before then\n";
+  } else if (rollout.effective_at_unix_ms() != 0) {
+    out << "effective at " << UtcTime(rollout.effective_at_unix_ms()) << "\n";
+  }
   if (!rollout.stop_reason().empty()) out << "reason: " << rollout.stop_reason() << "\n";
   out << "started by " << rollout.created_by() << "\n"
       << "strategy: --max-unavailable " << strategy.max_unavailable() << " --failure-threshold "
@@ -143,6 +156,22 @@ std::string StatusText(const v1::Rollout& rollout) {
     }
   }
   return out.str();
+}
+
+std::string KindName(const v1::Rollout& rollout) {
+  switch (rollout.kind()) {
+    case v1::ROLLOUT_ROLLBACK:
+      return "rollback";
+    case v1::ROLLOUT_CERTIFICATES:
+      return "certificates";
+    default:
+      return "deploy";
+  }
+}
+
+std::string ScheduleText(const v1::Rollout& rollout) {
+  if (rollout.state() != "scheduled" || rollout.effective_at_unix_ms() == 0) return "";
+  return "scheduled for " + UtcTime(rollout.effective_at_unix_ms());
 }
 
 int ExitCodeFor(const v1::Rollout& rollout) {

@@ -40,6 +40,13 @@ bool ShownByDefault(const v1::RolloutEvent& event);
 // failed.
 std::string StatusText(const v1::Rollout& rollout);
 
+// "deploy", "rollback" or "certificates": the kind as operators read it.
+std::string KindName(const v1::Rollout& rollout);
+
+// "scheduled for 2026-11-27T02:00:00Z" for a rollout with an effective time
+// that is still "scheduled"; empty otherwise.
+std::string ScheduleText(const v1::Rollout& rollout);
+
 // The exit code for a done rollout (kRolloutUnknown while it is not done).
 int ExitCodeFor(const v1::Rollout& rollout);
 

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ namespace topos::rollout {
 
 struct BuildInput {
   const v1::Topology* topology = nullptr;
+  std::shared_ptr<const v1::Topology> published;  // optional: keeps *topology alive
   std::uint64_t topology_version = 0;
   std::int64_t published_at_unix = 0;
   std::vector<v1::Role> roles;                 // the catalog published with it (deploy_after)

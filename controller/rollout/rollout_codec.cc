@@ -37,6 +37,16 @@ TimePoint FromUnixMs(std::int64_t unix_ms) {
   return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::milliseconds(unix_ms)));
 }
 
+bool BeforeEffectiveTime(const v1::Rollout& rollout, TimePoint now) {
+  return rollout.effective_at_unix_ms() > ToUnixMs(now);
+}
+
+void ShowSchedule(v1::Rollout& rollout, TimePoint now) {
+  if (rollout.state() == RunStateName(RunState::kRunning) && BeforeEffectiveTime(rollout, now)) {
+    rollout.set_state(kScheduledState);
+  }
+}
+
 Result<RolloutStrategy> StrategyFromSpec(const v1::RolloutStrategySpec& spec) {
   RolloutStrategy strategy;
   // Proto fields are unsigned; anything past int range is nonsense anyway.
@@ -117,7 +127,7 @@ Result<RolloutProgress> ReadProgress(const v1::Rollout& rollout) {
                                    strategy.status().message());
   }
   progress.strategy = *strategy;
-  bool known_state = false;
+  bool known_state = rollout.state() == kScheduledState;  // running, not yet effective
   for (RunState state : kStates) {
     if (RunStateName(state) == rollout.state()) {
       progress.state = state;

@@ -24,8 +24,20 @@ v1::RolloutStrategySpec SpecFromStrategy(const RolloutStrategy& strategy);
 // are created).
 void WriteProgress(const RolloutProgress& progress, v1::Rollout& rollout);
 
-// The engine's view of a stored rollout. InvalidArgument for an unknown
-// state or phase name or a bad strategy (a damaged record).
+// A rollout with an effective time (certificate rollouts, --effective-at)
+// that has not come yet shows this state where it would show "running": no
+// host starts before then. The engine knows no such state: ReadProgress
+// reads it as running, and ShowSchedule puts it back after WriteProgress.
+inline constexpr char kScheduledState[] = "scheduled";
+
+// True while `rollout` has an effective time after `now`.
+bool BeforeEffectiveTime(const v1::Rollout& rollout, TimePoint now);
+// Sets the state "scheduled" when it is "running" and BeforeEffectiveTime.
+void ShowSchedule(v1::Rollout& rollout, TimePoint now);
+
+// The engine's view of a stored rollout ("scheduled" reads as running).
+// InvalidArgument for an unknown state or phase name or a bad strategy (a
+// damaged record).
 Result<RolloutProgress> ReadProgress(const v1::Rollout& rollout);
 
 std::int64_t ToUnixMs(TimePoint at);

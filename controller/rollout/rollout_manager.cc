@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ctime>
+
 #include "certs/crypto.h"
-#include "controller/rollout/rollout_builder.h"
+#include "common/text.h"
+#include "controller/rollout/certificate_rollout_builder.h"
 #include "controller/rollout/rollout_codec.h"
 #include "controller/topology/role_catalog.h"
 #include "topos/v1/agent_journal.pb.h"
@@ -43,6 +46,9 @@ std::vector<v1::Role> PublishedRoles(controller::Store& store, std::uint64_t ver
   if (!catalog.ok()) return {};
   return {catalog->proto().roles().begin(), catalog->proto().roles().end()};
 }
+
+// "2026-11-27T02:00:00Z".
+std::string FormatUnixMs(std::int64_t unix_ms) { return FormatUnixUtc(unix_ms / 1000); }
 
 v1::Rollout WithoutHosts(v1::Rollout rollout) {
   for (auto& pool : *rollout.mutable_pools()) pool.clear_hosts();
@@ -105,12 +111,37 @@ Result<v1::StartRolloutResponse> RolloutManager::Rollback(const v1::RollbackRoll
                                                           const std::string& actor) {
   auto earlier = Get(request.id());
   if (!earlier.ok()) return earlier.status();
+  if (earlier->kind() == v1::ROLLOUT_CERTIFICATES) {
+    return Status::FailedPrecondition(
+        "rollout " + request.id() +
+        " renewed certificates, which cannot be rolled back (the previous ones are replaced); "
+        "to stop trusting a new one, revoke it: toposctl certs revoke SERIAL");
+  }
   if (!earlier->done()) {
     return Status::FailedPrecondition("rollout " + request.id() + " is " + earlier->state() +
                                       " and not done; abort it first (toposctl rollout abort " +
                                       request.id() + ")");
   }
   return Create(v1::ROLLOUT_ROLLBACK, request.strategy(), {}, &*earlier, actor);
+}
+
+Result<BuildInput> RolloutManager::NewBuildInput(const RolloutStrategy& strategy) {
+  controller::PublishedTopology published = services_.replicator.Current();
+  if (!published.topology) {
+    return Status::FailedPrecondition("no topology is published: run toposctl topology publish first");
+  }
+  auto enrolled = ReadEnrolled(services_.store, services_.hub);
+  if (!enrolled.ok()) return enrolled.status();
+  BuildInput input;
+  input.published = published.topology;
+  input.topology = published.topology.get();
+  input.topology_version = published.version;
+  input.published_at_unix = published.created_at_unix;
+  input.enrolled = std::move(*enrolled);
+  input.now = Clock::now();
+  input.rollout_id = "r-" + certs::HexEncode(certs::RandomBytes(6));
+  input.step_timeout_seconds = static_cast<std::uint32_t>(strategy.step_timeout.count());
+  return input;
 }
 
 Result<v1::StartRolloutResponse> RolloutManager::Create(v1::RolloutKind kind,
@@ -120,62 +151,91 @@ Result<v1::StartRolloutResponse> RolloutManager::Create(v1::RolloutKind kind,
                                                         const std::string& actor) {
   auto strategy = StrategyFromSpec(spec);
   if (!strategy.ok()) return strategy.status();
-  controller::PublishedTopology published = services_.replicator.Current();
-  if (!published.topology) {
-    return Status::FailedPrecondition("no topology is published: run toposctl topology publish first");
-  }
-  auto enrolled = ReadEnrolled(services_.store, services_.hub);
-  if (!enrolled.ok()) return enrolled.status();
-
-  BuildInput input;
-  input.topology = published.topology.get();
-  input.topology_version = published.version;
-  input.published_at_unix = published.created_at_unix;
-  input.roles = PublishedRoles(services_.store, published.version);
-  input.enrolled = std::move(*enrolled);
-  input.resolve = [this](const v1::Service& service) {
+  auto input = NewBuildInput(*strategy);
+  if (!input.ok()) return input.status();
+  input->roles = PublishedRoles(services_.store, input->topology_version);
+  input->resolve = [this](const v1::Service& service) {
     return services_.artifacts.Resolve(service.name(), service.version(), service.artifact());
   };
-  input.now = Clock::now();
-  input.rollout_id = "r-" + certs::HexEncode(certs::RandomBytes(6));
-  input.step_timeout_seconds = static_cast<std::uint32_t>(strategy->step_timeout.count());
-  input.only_hosts = only_hosts;
-  auto built = undo != nullptr ? BuildRollbackRollout(input, *undo) : BuildDeployRollout(input);
+  input->only_hosts = only_hosts;
+  auto built = undo != nullptr ? BuildRollbackRollout(*input, *undo) : BuildDeployRollout(*input);
   if (!built.ok()) return built.status();
-  auto progress = NewRollout(*strategy, built->stages, built->pools);
-  if (!progress.ok()) return progress.status();
 
   v1::Rollout record;
-  record.set_id(input.rollout_id);
+  record.set_id(input->rollout_id);
   record.set_kind(kind);
-  record.set_topology_version(published.version);
+  record.set_topology_version(input->topology_version);
   record.set_created_by(actor);
-  record.set_created_at_unix_ms(ToUnixMs(input.now));
+  record.set_created_at_unix_ms(ToUnixMs(input->now));
   if (undo != nullptr) record.set_rollback_of(undo->id());
+  const std::string description =
+      std::string(undo != nullptr ? "rollback of " + undo->id() : "rollout") +
+      " of topology version " + std::to_string(input->topology_version);
+  return Launch(std::move(record), *strategy, std::move(*built), description, actor);
+}
+
+Result<v1::StartRolloutResponse> RolloutManager::StartCertificates(
+    const v1::StartCertificateRolloutRequest& request, const std::string& actor) {
+  auto strategy = StrategyFromSpec(request.strategy());
+  if (!strategy.ok()) return strategy.status();
+  TOPOS_RETURN_IF_ERROR(CheckEffectiveAt(request.effective_at_unix(), Clock::now()));
+  auto input = NewBuildInput(*strategy);
+  if (!input.ok()) return input.status();
+  CertificateSelection selection;
+  selection.hosts.assign(request.hosts().begin(), request.hosts().end());
+  selection.pools.assign(request.pools().begin(), request.pools().end());
+  selection.all = request.all();
+  selection.reissue = request.reissue();
+  auto built = BuildCertificateRollout(*input, selection);
+  if (!built.ok()) return built.status();
+
+  v1::Rollout record;
+  record.set_id(input->rollout_id);
+  record.set_kind(v1::ROLLOUT_CERTIFICATES);
+  record.set_topology_version(input->topology_version);
+  record.set_created_by(actor);
+  record.set_created_at_unix_ms(ToUnixMs(input->now));
+  record.set_reissue(request.reissue());
+  record.set_effective_at_unix_ms(request.effective_at_unix() * 1000);
+  std::string description = std::string(request.reissue() ? "certificate reissue" : "certificate renewal") +
+                            " (topology version " + std::to_string(input->topology_version) + ")";
+  if (BeforeEffectiveTime(record, input->now)) {
+    description += ", scheduled for " + FormatUnixMs(record.effective_at_unix_ms()) + ",";
+  }
+  return Launch(std::move(record), *strategy, std::move(*built), description, actor);
+}
+
+Result<v1::StartRolloutResponse> RolloutManager::Launch(v1::Rollout record,
+                                                        const RolloutStrategy& strategy,
+                                                        BuiltRollout built,
+                                                        const std::string& description,
+                                                        const std::string& actor) {
+  auto progress = NewRollout(strategy, built.stages, built.pools);
+  if (!progress.ok()) return progress.status();
+  const TimePoint now = FromUnixMs(record.created_at_unix_ms());
   WriteProgress(*progress, record);
+  ShowSchedule(record, now);
   for (auto& pool : *record.mutable_pools()) {
     for (auto& host : *pool.mutable_hosts()) {
-      for (const auto& before : built->before[host.host_fqdn()]) *host.add_before() = before;
+      for (const auto& before : built.before[host.host_fqdn()]) *host.add_before() = before;
     }
   }
   std::vector<std::pair<std::string, std::string>> host_steps;
-  for (const auto& [host, steps] : built->steps) {
+  for (const auto& [host, steps] : built.steps) {
     v1::RolloutHostSteps stored;
     for (const auto& step : steps) *stored.add_steps() = step;
     host_steps.emplace_back(host, stored.SerializeAsString());
   }
   int host_count = 0;
-  for (const auto& pool : built->pools) host_count += static_cast<int>(pool.hosts.size());
+  for (const auto& pool : built.pools) host_count += static_cast<int>(pool.hosts.size());
   v1::RolloutEvent started;
   started.set_rollout_id(record.id());
   started.set_seq(1);
   started.set_at_unix_ms(record.created_at_unix_ms());
   started.set_kind("rollout-started");
-  started.set_message(std::string(undo != nullptr ? "rollback of " + undo->id() : "rollout") +
-                      " of topology version " + std::to_string(published.version) + " to " +
-                      std::to_string(host_count) + " host" + (host_count == 1 ? "" : "s") +
-                      " in " + std::to_string(built->pools.size()) + " pool" +
-                      (built->pools.size() == 1 ? "" : "s") + ", started by " + actor);
+  started.set_message(description + " to " + std::to_string(host_count) + " host" +
+                      (host_count == 1 ? "" : "s") + " in " + std::to_string(built.pools.size()) +
+                      " pool" + (built.pools.size() == 1 ? "" : "s") + ", started by " + actor);
 
   std::lock_guard lock(mutex_);
   if (shut_down_) return Status::Unavailable("the controller is shutting down");
@@ -185,7 +245,7 @@ Result<v1::StartRolloutResponse> RolloutManager::Create(v1::RolloutKind kind,
   }
   TOPOS_RETURN_IF_ERROR(CheckHostsFree(*progress, busy));
 
-  controller::RolloutRecord row{record.id(), record.state(), false, input.now,
+  controller::RolloutRecord row{record.id(), record.state(), false, now,
                                 record.SerializeAsString()};
   TOPOS_RETURN_IF_ERROR(services_.store.CreateRollout(
       row, {{1, started.SerializeAsString()}}, host_steps));
@@ -197,7 +257,7 @@ Result<v1::StartRolloutResponse> RolloutManager::Create(v1::RolloutKind kind,
 
   v1::StartRolloutResponse response;
   *response.mutable_rollout() = record;
-  for (const auto& note : built->left_out) response.add_converged(note);
+  for (const auto& note : built.left_out) response.add_converged(note);
   return response;
 }
 

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "controller/artifacts/artifact_store.h"
 #include "controller/replication/replicator.h"
+#include "controller/rollout/rollout_builder.h"
 #include "controller/rollout/rollout_runner.h"
 #include "topos/v1/rollout.pb.h"
 
@@ -47,8 +48,19 @@ class RolloutManager {
   // another rollout (naming it); InvalidArgument for bad flags.
   Result<v1::StartRolloutResponse> Start(const v1::StartRolloutRequest& request,
                                          const std::string& actor);
+  // A certificate rollout (certificate_rollout_builder.h) of the published
+  // topology: request_certificate (with request.reissue) and
+  // assign_certificate for every certificate-bound service of the selected
+  // hosts. With request.effective_at_unix (0: now) no host starts before
+  // that time and the rollout shows state "scheduled" meanwhile.
+  // InvalidArgument for bad flags, an unknown --host/--pool, or an
+  // effective time more than 60 s past or 30 days ahead; FailedPrecondition
+  // as for Start. The CA rotation calls it with all and reissue.
+  Result<v1::StartRolloutResponse> StartCertificates(
+      const v1::StartCertificateRolloutRequest& request, const std::string& actor);
   // Puts the hosts of rollout `request.id` back as they were before it.
-  // FailedPrecondition while that rollout is not done.
+  // FailedPrecondition while that rollout is not done, and for a
+  // certificate rollout (certificates are not put back; revoke them).
   Result<v1::StartRolloutResponse> Rollback(const v1::RollbackRolloutRequest& request,
                                             const std::string& actor);
 
@@ -67,6 +79,14 @@ class RolloutManager {
   Result<v1::StartRolloutResponse> Create(v1::RolloutKind kind, const v1::RolloutStrategySpec& spec,
                                           const std::vector<std::string>& only_hosts,
                                           const v1::Rollout* undo, const std::string& actor);
+  // The published topology, enrolled hosts, a new id and the time, for a
+  // builder. FailedPrecondition when nothing is published.
+  Result<BuildInput> NewBuildInput(const RolloutStrategy& strategy);
+  // Stores `record` (kind, ids and options set; pools filled here) with
+  // its steps, after the busy-host check, and starts its runner.
+  Result<v1::StartRolloutResponse> Launch(v1::Rollout record, const RolloutStrategy& strategy,
+                                          BuiltRollout built, const std::string& description,
+                                          const std::string& actor);
   RolloutRunner* FindLocked(const std::string& id);
 
   Services services_;

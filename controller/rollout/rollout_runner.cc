@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "controller/deploy/deploy_plan.h"
 #include "controller/deploy/host_deploy.h"
@@ -13,6 +14,13 @@ namespace {
 
 // How often connectivity is polled and a refused store write retried.
 constexpr std::chrono::seconds kTick{1};
+// A round costs time in proportion to the rollout's size (it stores the
+// whole record), so rounds are spaced: after a round that took d, the next
+// one waits until kRoundSpacing * d has passed (within the bounds below),
+// and whatever arrives meanwhile is applied together in it.
+constexpr int kRoundSpacing = 3;
+constexpr std::chrono::milliseconds kMinRoundGap{5};
+constexpr std::chrono::milliseconds kMaxRoundGap{100};
 // A step's outcome may arrive this long after its deadline before the
 // deploy gives up on it (the agent cancels at the deadline itself).
 constexpr std::chrono::seconds kOutcomeGrace{30};
@@ -71,9 +79,12 @@ RolloutRunner::RolloutRunner(Services services, v1::Rollout record, RolloutProgr
                              std::uint64_t last_seq)
     : services_(services),
       record_(std::move(record)),
+      stored_snapshot_(record_.SerializeAsString()),
       progress_(std::move(progress)),
       last_seq_(last_seq),
-      done_(record_.done()) {}
+      done_(record_.done()) {
+  IndexHostsLocked();
+}
 
 RolloutRunner::~RolloutRunner() { Stop(); }
 
@@ -118,23 +129,42 @@ void RolloutRunner::Stop() {
 void RolloutRunner::Loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_ && !done_) {
+    const auto round_start = std::chrono::steady_clock::now();
     const bool stored = DecideLocked();
     if (done_) break;
-    auto until = std::chrono::steady_clock::now() + kTick;
+    const auto round_end = std::chrono::steady_clock::now();
+    auto until = round_end + kTick;
     if (stored && wake_at_) {
       auto wall_wait = *wake_at_ - Clock::now();
-      if (wall_wait < kTick) until = std::chrono::steady_clock::now() + std::max(wall_wait, Clock::duration::zero());
+      if (wall_wait < kTick) until = round_end + std::max(wall_wait, Clock::duration::zero());
     }
     wake_.wait_until(lock, until, [this] { return stopping_ || !inbox_.empty(); });
+    if (stopping_ || inbox_.empty()) continue;
+    // Something arrived: let what follows it join the same round.
+    const auto gap = std::clamp<std::chrono::steady_clock::duration>(
+        kRoundSpacing * (round_end - round_start), kMinRoundGap, kMaxRoundGap);
+    wake_.wait_until(lock, std::min(round_end + gap, until), [this] { return stopping_; });
   }
 }
 
 bool RolloutRunner::DecideLocked() {
   JoinFinishedLocked();
   const TimePoint now = Clock::now();
-  const RolloutProgress old_progress = progress_;
-  const v1::Rollout old_record = record_;
-  const std::string old_bytes = record_.SerializeAsString();
+  // Hosts whose agent was waiting or running before this round, and the
+  // state: what the connectivity checks and the state change events below
+  // compare with (OnHostResult may already stop the rollout).
+  const RunState state_before = progress_.state;
+  struct Watched {
+    std::string host;
+    bool offline;
+  };
+  std::vector<Watched> watched;
+  for (const auto& pool : progress_.pools) {
+    for (const auto& host : pool.hosts) {
+      if (host.phase != HostPhase::kWaiting && host.phase != HostPhase::kRunning) continue;
+      watched.push_back({host.host, host.offline_since.has_value()});
+    }
+  }
   std::vector<Happening> inbox;
   inbox.swap(inbox_);
   std::vector<v1::RolloutEvent> events;
@@ -163,23 +193,27 @@ bool RolloutRunner::DecideLocked() {
                                  *happening.result_ok ? "deployed" : happening.reason));
   }
 
-  for (const auto& pool : old_progress.pools) {
-    for (const auto& host : pool.hosts) {
-      if (host.phase != HostPhase::kWaiting && host.phase != HostPhase::kRunning) continue;
-      const bool connected = services_.hub.Live(host.host).connected;
-      if (connected == !host.offline_since) continue;
-      if (!connected && std::chrono::steady_clock::now() < reconnect_grace_until_) continue;
-      auto next = connected ? OnHostOnline(progress_, host.host)
-                            : OnHostOffline(progress_, host.host, now);
-      if (!next.ok()) continue;
-      progress_ = std::move(*next);
-      events.push_back(EventLocked(host.host, connected ? "host-online" : "host-offline",
-                                   connected ? "agent connected" : "agent not connected"));
-    }
+  for (const Watched& host : watched) {
+    const bool connected = services_.hub.Live(host.host).connected;
+    if (connected == !host.offline) continue;
+    if (!connected && std::chrono::steady_clock::now() < reconnect_grace_until_) continue;
+    auto next = connected ? OnHostOnline(progress_, host.host)
+                          : OnHostOffline(progress_, host.host, now);
+    if (!next.ok()) continue;
+    progress_ = std::move(*next);
+    events.push_back(EventLocked(host.host, connected ? "host-online" : "host-offline",
+                                 connected ? "agent connected" : "agent not connected"));
   }
 
-  const RunState state_before = old_progress.state;  // OnHostResult may already have stopped it
-  Decision decision = Next(progress_, now);
+  // A scheduled rollout (--effective-at) starts no host before its time;
+  // paused or aborted meanwhile, the engine decides as usual.
+  Decision decision;
+  if (progress_.state == RunState::kRunning && BeforeEffectiveTime(record_, now)) {
+    decision.progress = progress_;
+    decision.wake_at = FromUnixMs(record_.effective_at_unix_ms());
+  } else {
+    decision = Next(progress_, now);
+  }
   progress_ = std::move(decision.progress);
   for (const auto& resolved : decision.resolved) {
     events.push_back(EventLocked(resolved.host,
@@ -191,7 +225,10 @@ bool RolloutRunner::DecideLocked() {
   }
   for (const auto& host : decision.start) {
     if (v1::RolloutHost* record = HostRecordLocked(host)) record->set_started_at_unix_ms(ToUnixMs(now));
-    events.push_back(EventLocked(host, "host-started", "deploy started"));
+    events.push_back(EventLocked(host, "host-started",
+                                 record_.kind() == v1::ROLLOUT_CERTIFICATES
+                                     ? "certificate renewal started"
+                                     : "deploy started"));
   }
   if (progress_.state != state_before) {
     switch (progress_.state) {
@@ -215,14 +252,16 @@ bool RolloutRunner::DecideLocked() {
     }
   }
   WriteProgress(progress_, record_);
+  ShowSchedule(record_, now);
   record_.set_done(decision.done);
   if (decision.done && record_.finished_at_unix_ms() == 0) record_.set_finished_at_unix_ms(ToUnixMs(now));
 
-  if (!events.empty() || record_.SerializeAsString() != old_bytes) {
-    if (!SaveLocked(events)) {
+  // With events the record is stored anyway; without, only if it changed.
+  std::string snapshot = record_.SerializeAsString();
+  if (!events.empty() || snapshot != stored_snapshot_) {
+    if (!SaveLocked(std::move(snapshot), events)) {
       // Nothing was acted on: put everything back and try again next tick.
-      progress_ = old_progress;
-      record_ = old_record;
+      RestoreStoredLocked();
       inbox.insert(inbox.end(), std::make_move_iterator(inbox_.begin()),
                    std::make_move_iterator(inbox_.end()));
       inbox_.swap(inbox);
@@ -236,13 +275,13 @@ bool RolloutRunner::DecideLocked() {
   return true;
 }
 
-bool RolloutRunner::SaveLocked(std::vector<v1::RolloutEvent>& events) {
+bool RolloutRunner::SaveLocked(std::string snapshot, std::vector<v1::RolloutEvent>& events) {
   controller::RolloutRecord stored;
   stored.id = record_.id();
   stored.state = record_.state();
   stored.done = record_.done();
   stored.created_at = FromUnixMs(record_.created_at_unix_ms());
-  stored.snapshot = record_.SerializeAsString();
+  stored.snapshot = std::move(snapshot);
   std::vector<controller::RolloutEventRecord> rows;
   std::uint64_t seq = last_seq_;
   for (auto& event : events) {
@@ -255,8 +294,34 @@ bool RolloutRunner::SaveLocked(std::vector<v1::RolloutEvent>& events) {
     return false;
   }
   last_seq_ = seq;
+  stored_snapshot_ = std::move(stored.snapshot);
   changed_.notify_all();
   return true;
+}
+
+void RolloutRunner::RestoreStoredLocked() {
+  v1::Rollout stored;
+  if (!stored.ParseFromString(stored_snapshot_)) {
+    spdlog::critical("rollout {}: its last stored record does not parse back", record_.id());
+    std::abort();
+  }
+  auto progress = ReadProgress(stored);
+  if (!progress.ok()) {
+    spdlog::critical("rollout {}: its last stored record does not read back: {}", record_.id(),
+                     progress.status().message());
+    std::abort();
+  }
+  record_ = std::move(stored);
+  progress_ = std::move(*progress);
+  IndexHostsLocked();
+}
+
+void RolloutRunner::IndexHostsLocked() {
+  host_index_.clear();
+  for (int p = 0; p < record_.pools_size(); ++p) {
+    const v1::RolloutPool& pool = record_.pools(p);
+    for (int h = 0; h < pool.hosts_size(); ++h) host_index_[pool.hosts(h).host_fqdn()] = {p, h};
+  }
 }
 
 v1::RolloutEvent RolloutRunner::EventLocked(const std::string& host, std::string kind,
@@ -271,12 +336,18 @@ v1::RolloutEvent RolloutRunner::EventLocked(const std::string& host, std::string
 }
 
 v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host) {
-  for (auto& pool : *record_.mutable_pools()) {
-    for (auto& entry : *pool.mutable_hosts()) {
-      if (entry.host_fqdn() == host) return &entry;
-    }
-  }
-  return nullptr;
+  auto found = [&]() -> v1::RolloutHost* {
+    auto it = host_index_.find(host);
+    if (it == host_index_.end()) return nullptr;
+    const auto [p, h] = it->second;
+    if (p >= record_.pools_size() || h >= record_.pools(p).hosts_size()) return nullptr;
+    v1::RolloutHost* entry = record_.mutable_pools(p)->mutable_hosts(h);
+    return entry->host_fqdn() == host ? entry : nullptr;
+  };
+  if (v1::RolloutHost* entry = found()) return entry;
+  // The record's pools were (re)built since the index was: index again.
+  IndexHostsLocked();
+  return found();
 }
 
 std::map<std::string, RolloutRunner::Recorded> RolloutRunner::RecordedStepsLocked() {
@@ -403,14 +474,12 @@ Result<v1::Rollout> RolloutRunner::Control(const v1::ControlRolloutRequest& requ
   }
   if (!next.ok()) return next.status();
   if (stopping_) return Status::Unavailable("the controller is shutting down");
-  const RolloutProgress old_progress = progress_;
-  const v1::Rollout old_record = record_;
   progress_ = std::move(*next);
   WriteProgress(progress_, record_);
+  ShowSchedule(record_, Clock::now());
   std::vector<v1::RolloutEvent> events{EventLocked("", kind, message)};
-  if (!SaveLocked(events)) {
-    progress_ = old_progress;
-    record_ = old_record;
+  if (!SaveLocked(record_.SerializeAsString(), events)) {
+    RestoreStoredLocked();
     return Status::Unavailable("could not store the change; try again");
   }
   if (request.action() == v1::ROLLOUT_ABORT && request.cancel_running()) {

@@ -11,6 +11,18 @@
 // its own (the window bounds how many run at once). Agents' connectivity
 // comes from the hub, polled once a second and after every event.
 //
+// Decision rounds are coalesced: a round applies everything that arrived
+// since the last one (host results, step events, connectivity changes),
+// asks the engine once, stores the record and all new events in one
+// write, then acts. A round's cost grows with the rollout's size (the
+// record is stored whole), so after an arrival the next round waits a few
+// times as long as the last round took (5 to 100 ms) to gather more.
+//
+// A rollout with an effective time (Rollout.effective_at_unix_ms, set by
+// certificate rollouts with --effective-at) starts no host before it and
+// shows state "scheduled" until then (rollout_codec.h); pause, resume and
+// abort work meanwhile, and a restarted controller keeps waiting for it.
+//
 // Thread-safety: every public method is safe from any thread. Store calls
 // are made under the runner's lock (one runner, one writer per rollout).
 #pragma once
@@ -25,6 +37,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -107,7 +121,14 @@ class RolloutRunner {
   std::map<std::string, Recorded> RecordedStepsLocked();
   void CancelLocked(const std::string& host);
   void JoinFinishedLocked();
-  bool SaveLocked(std::vector<v1::RolloutEvent>& events);
+  // Stores `snapshot` (record_ serialized) and `events` (numbered here) in
+  // one write. False (nothing changed) when the store refused it.
+  bool SaveLocked(std::string snapshot, std::vector<v1::RolloutEvent>& events);
+  // Puts record_ and progress_ back to what was last stored (after a
+  // refused write). Crashes if the stored bytes do not read back: they were
+  // written by this runner.
+  void RestoreStoredLocked();
+  void IndexHostsLocked();
   v1::RolloutEvent EventLocked(const std::string& host, std::string kind, std::string message);
   v1::RolloutHost* HostRecordLocked(const std::string& host);
 
@@ -116,6 +137,9 @@ class RolloutRunner {
   std::condition_variable wake_;               // the loop: something happened
   mutable std::condition_variable changed_;    // watchers: events were stored
   v1::Rollout record_;                         // guarded; as last stored
+  std::string stored_snapshot_;                // guarded; record_ as last stored, serialized
+  // guarded; host fqdn -> (pool, host) index in record_, rebuilt when stale
+  std::unordered_map<std::string, std::pair<int, int>> host_index_;
   RolloutProgress progress_;                   // guarded; as last stored
   std::uint64_t last_seq_ = 0;                 // guarded
   std::vector<Happening> inbox_;               // guarded

@@ -10,6 +10,17 @@
 //   slice, start marks it running and healthy, assign certificate sets the
 //   names the planner wants, stop, uninstall, rollback), reported by
 //   ServiceReports and on every final update;
+// - with a controller stub factory, request_certificate is real: it makes
+//   an ECDSA P-256 key and a CSR for the service's names
+//   (common/service_certificate_names.h) and calls
+//   AgentService.RequestCertificate, so the controller signs; a pending or
+//   denied request, or a failed call, fails the step. It asks only when
+//   RunStep.reissue is set, no certificate is assigned, the names changed or
+//   the assigned one is past two thirds of its lifetime. The key is dropped
+//   at once (nothing is served with it); assign_certificate then records the
+//   issued serial (CertificateSerial). The stub is kept between steps and
+//   dropped once unused for kStubIdle (checked on every call), so an idle
+//   swarm holds one connection per agent;
 // - a step id seen before is not run again: its remembered outcome is sent
 //   again (the newest kMaxRemembered outcomes are remembered);
 // - an invalid RunStep (bad id, unknown kind, bad service name) gets FAILED,
@@ -22,27 +33,37 @@
 // called without the runner's lock held.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "agent/steps/step_runner.h"
+#include "topos/v1/agent.grpc.pb.h"
 
 namespace topos::bench {
 
 class NoOpStepRunner : public agent::StepRunner {
  public:
   static constexpr std::size_t kMaxRemembered = 4096;
+  static constexpr std::chrono::seconds kStubIdle{5};
+
+  // Makes a stub for unary calls to the controller over the agent's mutual
+  // TLS (as StepContext::controller); may return null.
+  using ControllerStub = std::function<std::unique_ptr<topos::v1::AgentService::StubInterface>()>;
 
   // `state_dir`: the simulated agent's state directory, whose local store
   // slice (store/current.json) gives installed versions and certificate
-  // names; when unreadable, installs report version "no-op".
-  explicit NoOpStepRunner(std::filesystem::path state_dir);
+  // names; when unreadable, installs report version "no-op". Without
+  // `controller`, certificates are not requested (the steps only pretend).
+  explicit NoOpStepRunner(std::filesystem::path state_dir, ControllerStub controller = {});
 
   void SetSink(UpdateSink sink) override;
   void Submit(const topos::v1::RunStep& step) override;
@@ -54,6 +75,11 @@ class NoOpStepRunner : public agent::StepRunner {
   std::uint64_t executed() const;
   // Submits of a step id already answered (answered from memory).
   std::uint64_t resent() const;
+  // Certificates the controller issued to this runner.
+  std::uint64_t certificates_issued() const;
+  // The serial (lowercase hex) of the certificate assigned to `service`;
+  // empty when none was.
+  std::string CertificateSerial(const std::string& service) const;
 
  private:
   // Applies `step` to the simulated services; returns its final update
@@ -62,6 +88,26 @@ class NoOpStepRunner : public agent::StepRunner {
   std::vector<topos::v1::ServiceReport> ServiceReportsLocked() const;
   // Sends `update` to the sink, or keeps it for the next sink.
   void Deliver(const topos::v1::StepUpdate& update);
+
+  // A certificate as the simulated service holds it (no key, no PEM).
+  struct SimulatedCertificate {
+    std::string serial;
+    std::vector<std::string> names;
+    std::chrono::system_clock::time_point not_before;
+    std::chrono::system_clock::time_point not_after;
+  };
+  // request_certificate with a controller: the outcome (without services).
+  // Makes the key, CSR and call without mutex_ held.
+  topos::v1::StepUpdate RequestCertificate(const topos::v1::RunStep& step);
+  // Takes the cached stub (or makes one); Return puts it back.
+  std::unique_ptr<topos::v1::AgentService::StubInterface> TakeStub();
+  void ReturnStub(std::unique_ptr<topos::v1::AgentService::StubInterface> stub);
+  // Drops the cached stub when unused for kStubIdle. Called with mutex_ held.
+  void DropIdleStubLocked();
+  // Remembers `update` as the outcome of its step id. Called with mutex_ held.
+  void RememberLocked(const topos::v1::StepUpdate& update);
+
+  const ControllerStub controller_;
 
   const std::filesystem::path state_dir_;
 
@@ -73,6 +119,11 @@ class NoOpStepRunner : public agent::StepRunner {
   std::vector<topos::v1::StepUpdate> undelivered_;                      // guarded
   std::uint64_t executed_ = 0;                                          // guarded
   std::uint64_t resent_ = 0;                                            // guarded
+  std::uint64_t certificates_issued_ = 0;                               // guarded
+  std::map<std::string, SimulatedCertificate> issued_;     // guarded; by service, to assign
+  std::map<std::string, SimulatedCertificate> assigned_;   // guarded; by service
+  std::unique_ptr<topos::v1::AgentService::StubInterface> stub_;        // guarded; cached
+  std::chrono::steady_clock::time_point stub_used_;                     // guarded
 };
 
 }  // namespace topos::bench

@@ -61,7 +61,7 @@ double CpuSeconds(int pid) {
 // A topology naming every simulated host, in pools of ten of `role` (pools
 // the size real deployments use, so a slice stays small).
 std::string SwarmTopology(const std::string& pattern, int count, const std::string& role,
-                          const std::string& setting) {
+                          const std::string& setting, int services_per_host) {
   constexpr int kPoolSize = 10;
   std::string yaml = "sites:\n  - name: bench\nhosts:\n";
   for (int i = 0; i < count; ++i) yaml += "  - fqdn: " + HostName(pattern, i) + "\n";
@@ -75,6 +75,14 @@ std::string SwarmTopology(const std::string& pattern, int count, const std::stri
     }
   }
   yaml += "settings:\n  - key: bench.round\n    value: \"" + setting + "\"\n";
+  // Services with a certificate binding, for certificate rollouts
+  // (scripts/bench-certs.sh): each host runs all of them.
+  if (services_per_host > 0) yaml += "services:\n";
+  for (int k = 1; k <= services_per_host; ++k) {
+    yaml += "  - name: sim-svc-" + std::to_string(k) + "\n    role: " + role +
+            "\n    version: \"1.0\"\n    artifact: sim-svc.tar.gz\n    certificate:\n"
+            "      cert_file: tls/cert.pem\n      key_file: tls/key.pem\n";
+  }
   return yaml;
 }
 
@@ -85,6 +93,7 @@ int main(int argc, char** argv) {
   std::string controller, creds, state_root, pattern = "sim-{n}.bench.test", heartbeat = "30";
   int count = 100, concurrency = 4, hold_seconds = 20, controller_pid = 0, publish_rounds = 0;
   std::string roles_file, ready_file;
+  int services_per_host = 0;
   app.add_option("--controller", controller, "Controller HOST:PORT")->required();
   app.add_option("--creds", creds, "Operator credential directory")->required();
   app.add_option("--state-root", state_root, "Directory for the agents' state")->required();
@@ -96,6 +105,10 @@ int main(int argc, char** argv) {
   app.add_option("--publish-rounds", publish_rounds,
                  "Publish this many topology versions naming every agent, timing each until "
                  "every agent has applied it")
+      ->check(CLI::Range(0, 100));
+  app.add_option("--services-per-host", services_per_host,
+                 "Published services with a certificate binding on every host (for "
+                 "`certs rollout`; each agent then really requests certificates)")
       ->check(CLI::Range(0, 100));
   app.add_option("--roles", roles_file, "Role catalog to publish with (needs a role \"database\")");
   app.add_option("--controller-pid", controller_pid, "Controller pid, to report its CPU time");
@@ -156,7 +169,17 @@ int main(int argc, char** argv) {
   auto connect_start = Clock::now();
   for (int i = 0; i < count; ++i) {
     std::string state_dir = state_root + "/" + HostName(pattern, i);
-    runners.push_back(std::make_unique<topos::bench::NoOpStepRunner>(state_dir));
+    // Certificate requests go over the agent's own mutual TLS, as the real
+    // agent's StepContext::controller does (identity loaded per use).
+    auto stub = [dir = topos::agent::StateDir(state_dir)]()
+        -> std::unique_ptr<topos::v1::AgentService::StubInterface> {
+      auto current = dir.Load();
+      if (!current.ok()) return nullptr;
+      return topos::v1::AgentService::NewStub(topos::MakeChannel(
+          current->controller, topos::MakeMutualTlsCredentials(current->identity),
+          /*private_connection=*/true));
+    };
+    runners.push_back(std::make_unique<topos::bench::NoOpStepRunner>(state_dir, stub));
     topos::agent::LinkOptions link_options;
     link_options.heartbeat_interval = std::chrono::seconds(std::stoi(heartbeat));
     link_options.private_connection = true;
@@ -178,7 +201,8 @@ int main(int argc, char** argv) {
             << Seconds(Clock::now() - connect_start) << " s" << std::endl;
   for (int round = 1; round <= publish_rounds; ++round) {
     topos::v1::PublishTopologyRequest request;
-    request.set_topology_yaml(SwarmTopology(pattern, count, "database", std::to_string(round)));
+    request.set_topology_yaml(
+        SwarmTopology(pattern, count, "database", std::to_string(round), services_per_host));
     if (!roles_file.empty()) request.set_roles_yaml(*topos::ReadFile(roles_file));
     request.set_source_name("swarm.yaml");
     std::vector<int> before(links.size());
@@ -216,6 +240,24 @@ int main(int argc, char** argv) {
     std::cout << std::endl;
   }
 
+  // Certificate rollouts renew only services a host reports installed:
+  // install each published service on every simulated agent (no-op, as a
+  // deploy would), and give the controller a moment to store the reports.
+  if (services_per_host > 0 && publish_rounds > 0) {
+    for (std::size_t i = 0; i < runners.size(); ++i) {
+      for (int k = 1; k <= services_per_host; ++k) {
+        topos::v1::RunStep install;
+        install.set_step_id("swarm-install-" + std::to_string(k));
+        install.set_kind(topos::v1::INSTALL_SERVICE);
+        install.set_service("sim-svc-" + std::to_string(k));
+        runners[i]->Submit(install);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    std::cout << "installed " << services_per_host << " services (no-op) on every agent"
+              << std::endl;
+  }
+
   // The bench scripts sample the controller (or run a rollout) while we
   // hold; SIGINT or SIGTERM ends the hold early.
   signal(SIGINT, RequestStop);
@@ -233,12 +275,13 @@ int main(int argc, char** argv) {
   std::cout << "still connected after hold: " << connected() << "/" << count << std::endl;
   for (auto& link : links) link->Stop();
   links.clear();
-  std::uint64_t executed = 0, resent = 0;
+  std::uint64_t executed = 0, resent = 0, certificates = 0;
   for (const auto& runner : runners) {
     executed += runner->executed();
     resent += runner->resent();
+    certificates += runner->certificates_issued();
   }
   std::cout << "no-op steps executed: " << executed << " (resends answered from memory: "
-            << resent << ")" << std::endl;
+            << resent << "); certificates issued to the agents: " << certificates << std::endl;
   return failures == 0 ? 0 : 1;
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Certificate rollout benchmark against one controller on this machine:
+# AGENTS simulated agents (topos-swarm: one process, the real protocol) each
+# running SERVICES_PER_HOST services with a certificate binding, so the
+# topology holds AGENTS x SERVICES_PER_HOST certificate-bound placements
+# (default 1,000 x 10 = 10,000). Every simulated request_certificate makes a
+# real ECDSA P-256 key and CSR and calls AgentService.RequestCertificate over
+# the agent's mutual TLS, so the controller really signs each one. Times
+#   toposctl certs rollout --all --reissue --max-unavailable 10% --wait
+# and prints the total time, certificates per second and their ratio to
+# `openssl speed -seconds 3 ecdsap256` sign/s on one core; first, the
+# controller's raw signing rate on one thread (topos-sign-bench) against the
+# same reference.
+#
+# Usage: scripts/bench-certs.sh [AGENTS=1000] [SERVICES_PER_HOST=10]
+# Environment:
+#   TOPOS_BENCH_NO_BUILD=1      reuse an existing build instead of building Release
+#   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-1000}
+per_host=${2:-10}
+build=${TOPOS_BENCH_BUILD_DIR:-build-release}
+if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
+  bash scripts/install-deps.sh > /dev/null
+  bash scripts/build.sh "$build" Release > /dev/null
+fi
+[ "$count" -ge 1 ] && [ "$per_host" -ge 1 ] || { echo "AGENTS and SERVICES_PER_HOST must be at least 1" >&2; exit 2; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+ctl="$build/controller/cli/toposctl"
+total=$((count * per_host))
+
+work=$(mktemp -d)
+controller_pid=""
+swarm_pid=""
+cleanup() {
+  [ -n "$swarm_pid" ] && kill "$swarm_pid" 2>/dev/null
+  [ -n "$controller_pid" ] && kill "$controller_pid" 2>/dev/null
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2
+  exit 1
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+sign_rate=$(openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}')
+echo "reference: openssl speed -seconds 3 ecdsap256 (one core): ${sign_rate} signs/s"
+"$build/tests/bench/topos-sign-bench" --seconds 3 --openssl-sign-rate "$sign_rate"
+
+port=$(( 20000 + RANDOM % 20000 ))
+"$build/controller/topos-controller" init --data-dir "$work/ctl" --name controller.bench.test \
+  --listen "127.0.0.1:$port" > /dev/null
+GRPC_VERBOSITY=ERROR "$build/controller/topos-controller" --log-level warn run \
+  --data-dir "$work/ctl" > "$work/controller.log" 2>&1 &
+controller_pid=$!
+export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
+for _ in $(seq 1 100); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.1; done
+"$ctl" hosts > /dev/null 2>&1 || fail "controller did not come up"
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$controller_pid/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$controller_pid/status"; }
+now() { date +%s.%N; }
+
+# The swarm publishes the topology (pools of ten of role "database", each
+# host running sim-svc-1..K with a certificate binding), waits until every
+# agent has applied it, then holds its agents until we stop it (SIGTERM).
+cat > "$work/roles.yaml" <<'ROLES'
+roles:
+  - name: database
+    description: Simulated hosts of the certificate benchmark.
+ROLES
+GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$port" \
+  --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
+  --services-per-host "$per_host" --publish-rounds 1 --roles "$work/roles.yaml" \
+  --hold 3600 --ready-file "$work/ready" > "$work/swarm.log" 2>&1 &
+swarm_pid=$!
+until [ -e "$work/ready" ]; do
+  kill -0 "$swarm_pid" 2>/dev/null || fail "swarm ended before its agents were connected"
+  sleep 0.2
+done
+[ "$(cat "$work/ready")" -eq "$count" ] || fail "only $(cat "$work/ready") of $count agents connected"
+
+rollout=("$ctl" certs rollout --all --reissue --max-unavailable 10% --wait)
+sleep 1  # let the connection burst settle before measuring
+t0=$(cpu_ticks); start=$(now)
+rollout_status=0
+"${rollout[@]}" > "$work/rollout.log" 2>&1 || rollout_status=$?
+end=$(now); t1=$(cpu_ticks)
+rss=$(rss_mib)
+
+kill -TERM "$swarm_pid"
+wait "$swarm_pid" || true
+swarm_pid=""
+issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$work/swarm.log")
+
+echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine"
+grep -E "^(enrolled|connected|publish round)" "$work/swarm.log"
+echo "command: ${rollout[*]#"$build/controller/cli/"}"
+awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" -v n="${issued:-0}" -v ref="$sign_rate" 'BEGIN {
+  wall = e - s; cpu = d / hz
+  printf "certificate rollout wall time: %.2f s for %d certificates issued\n", wall, n
+  printf "certificate rollout: %.0f certificates/s (%.1f%% of openssl ecdsap256 sign/s on one core; target >= 25%%)\n", (wall > 0 ? n / wall : 0), (wall > 0 && ref > 0 ? 100 * n / wall / ref : 0)
+  printf "controller CPU during it: %.2f s (%.1f%% of one core)\n", cpu, (wall > 0 ? 100 * cpu / wall : 0)
+}'
+echo "controller RSS after: $rss MiB"
+[ "${issued:-0}" -eq "$total" ] || echo "WARNING: expected $total certificates, the swarm got ${issued:-unknown}"
+if [ "$rollout_status" -ne 0 ]; then
+  echo "certs rollout failed (exit $rollout_status):"
+  tail -20 "$work/rollout.log"
+  exit 1
+fi
+echo "rollout output (last lines):"
+tail -3 "$work/rollout.log" | sed 's/^/  /'
