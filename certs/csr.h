@@ -1,6 +1,11 @@
 // A PKCS#10 certificate signing request: built on the host that owns the key,
 // parsed (and its self-signature checked) on the controller.
 //
+// Invariant: every Csr's self-signature has been verified (proof that the
+// requester holds the private key): FromPem verifies it and Create signs
+// with the key itself. CertificateAuthority::Sign relies on this and does
+// not verify it again, so the request behind native() must not be changed.
+//
 // Thread-safety: immutable after construction.
 #pragma once
 
@@ -34,6 +39,7 @@ class Csr {
   std::vector<std::string> ip_addresses() const;
   std::string PublicKeyPem() const;
 
+  // For certs/ internals; must not be modified (see the invariant above).
   X509_req_st* native() const { return req_.get(); }
 
  private:

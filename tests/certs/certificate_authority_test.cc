@@ -315,6 +315,34 @@ TEST(CertificateAuthority, OpenSslVerifiesIssuedCertificate) {
   EXPECT_THAT(bad.output, HasSubstr("unable to get local issuer certificate"));
 }
 
+// The issued certificate certifies exactly the requester's key, whichever
+// way Sign copies it over (EC keys and RSA keys take different paths), both
+// as issued and as read back from PEM; a certificate for one requester never
+// matches another's key.
+TEST(CertificateAuthority, IssuedCertificateCarriesTheRequestersKey) {
+  for (KeyType type : {KeyType::kEcdsaP256, KeyType::kRsa3072}) {
+    SCOPED_TRACE(type == KeyType::kEcdsaP256 ? "ecdsa-p256" : "rsa-3072");
+    CertificateAuthority ca = NewCa();
+    Result<PrivateKey> key = PrivateKey::Generate(type);
+    Result<PrivateKey> other_key = PrivateKey::Generate(type);
+    ASSERT_TRUE(key.ok() && other_key.ok());
+    Result<Csr> csr = Csr::Create(*key, "agent-1", {"agent-1.example"});
+    ASSERT_TRUE(csr.ok()) << csr.status().message();
+    // As the controller receives it: PEM, parsed (and its signature checked).
+    Result<Csr> received = Csr::FromPem(csr->ToPem());
+    ASSERT_TRUE(received.ok()) << received.status().message();
+    Certificate cert = MustSign(ca, *received, AgentPolicy(Usage::kServer));
+    EXPECT_EQ(cert.PublicKeyPem(), csr->PublicKeyPem());
+    EXPECT_TRUE(cert.MatchesKey(*key));
+    EXPECT_FALSE(cert.MatchesKey(*other_key));
+    Result<Certificate> reread = Certificate::FromPem(cert.ToPem());
+    ASSERT_TRUE(reread.ok()) << reread.status().message();
+    EXPECT_EQ(reread->PublicKeyPem(), csr->PublicKeyPem());
+    EXPECT_TRUE(reread->MatchesKey(*key));
+    EXPECT_TRUE(VerifyChain(*reread, {ca.certificate()}, {}, Usage::kServer).ok());
+  }
+}
+
 TEST(CertificateAuthority, SignIsSafeFromSeveralThreads) {
   CertificateAuthority ca = NewCa();
   std::vector<Csr> csrs;
