@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -139,6 +140,29 @@ class SqliteStoreRevocation : public ::testing::Test {
   std::filesystem::path path_;
   std::unique_ptr<tc::SqliteStore> store_;
 };
+
+// The request listing's filters, alone and together (the certificate
+// service asks for one host's pending requests).
+TEST_F(SqliteStoreRevocation, ListsRequestsByHostAndState) {
+  OpenStore();
+  EnrollTwoHosts();
+  auto ids = [&](bool pending_only, const std::string& host) {
+    Result<std::vector<tc::CertificateRequestRecord>> listed =
+        store_->ListCertificateRequests(pending_only, host);
+    EXPECT_TRUE(listed.ok()) << listed.status().message();
+    std::set<std::string> found;
+    if (listed.ok()) {
+      for (const auto& request : *listed) found.insert(request.id);
+    }
+    return found;
+  };
+  EXPECT_EQ(ids(false, ""), (std::set<std::string>{"r1", "r2", "r-pending", "r-denied", "r3"}));
+  EXPECT_EQ(ids(true, ""), (std::set<std::string>{"r-pending"}));
+  EXPECT_EQ(ids(false, "web2.example.com"), (std::set<std::string>{"r3"}));
+  EXPECT_EQ(ids(true, "web1.example.com"), (std::set<std::string>{"r-pending"}));
+  EXPECT_TRUE(ids(true, "web2.example.com").empty());
+  EXPECT_TRUE(ids(false, "nobody.example.com").empty());
+}
 
 TEST_F(SqliteStoreRevocation, RevokesAnIdentityCertificateBySerial) {
   OpenStore();
