@@ -131,11 +131,7 @@ Result<v1::CaRotation> CaRotation::Begin(std::uint32_t batch_size, const std::st
   Save();
   v1::CaRotation answer = *rotation_;
   lock.unlock();
-  {
-    std::lock_guard wake_lock(thread_mutex_);
-    woken_ = true;
-  }
-  wake_.notify_all();
+  WakeRunner();
   return answer;
 }
 
@@ -166,11 +162,7 @@ Result<v1::CaRotation> CaRotation::Control(v1::CaRotationAction action, const st
   }
   v1::CaRotation answer = *rotation_;
   lock.unlock();
-  {
-    std::lock_guard wake_lock(thread_mutex_);
-    woken_ = true;
-  }
-  wake_.notify_all();
+  WakeRunner();
   return answer;
 }
 
@@ -189,6 +181,14 @@ v1::GetCaStatusResponse CaRotation::Describe() {
   return response;
 }
 
+void CaRotation::WakeRunner() {
+  {
+    std::lock_guard wake_lock(thread_mutex_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
 void CaRotation::Tick() {
   std::lock_guard lock(mutex_);
   if (!rotation_ || rotation_->state() != kRunning) return;
@@ -201,7 +201,9 @@ void CaRotation::Tick() {
   } else if (phase == kRetire) {
     TickRetire();
   }
-  if (rotation_->SerializeAsString() != before) Save();
+  // A phase the store did not take must not be acted on: back to what is
+  // stored, and the next tick tries again.
+  if (rotation_->SerializeAsString() != before && !Save().ok()) rotation_->ParseFromString(before);
 }
 
 void CaRotation::TickTrust() {

@@ -102,6 +102,7 @@ class CaRotation {
   bool SignedByCurrent(const std::string& serial);
   void RequestRenewals(const std::vector<std::string>& pending);
   void Run();
+  void WakeRunner();  // ends the runner's current wait; takes thread_mutex_
 
   // Constant after construction.
   Store& store_;
