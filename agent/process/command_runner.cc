@@ -48,13 +48,21 @@ constexpr auto kDrainMax = std::chrono::seconds(2);
 constexpr auto kReapWait = std::chrono::seconds(1);
 
 // Runs in the child between fork and exec: only async-signal-safe calls.
-// Puts the child in its own process group (or session) and drops to run_as.
+// Puts the child in its own process group (or session), gives it default
+// signal handling and drops to run_as.
 struct ChildSetup {
   bool new_session = false;
   std::optional<RunAsUser> run_as;
 
   bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&,
                                const char* const*) const {
+    // A child inherits the agent's signal mask (the agent blocks SIGTERM and
+    // SIGINT to take them on a thread of its own) and ignored dispositions:
+    // without this reset a service's stop_signal: TERM would never arrive.
+    sigset_t none;
+    ::sigemptyset(&none);
+    if (::sigprocmask(SIG_SETMASK, &none, nullptr) == -1) return LastError();
+    ::signal(SIGPIPE, SIG_DFL);
     if ((new_session ? ::setsid() : ::setpgid(0, 0)) == -1) return LastError();
     if (run_as && (run_as->uid != ::getuid() || run_as->gid != ::getgid())) {
       if (::setgroups(1, &run_as->gid) == -1) return LastError();

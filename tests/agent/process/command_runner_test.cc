@@ -106,6 +106,26 @@ TEST(CommandRunner, ReportsDeathBySignal) {
   EXPECT_EQ(r.Describe(), "killed by signal 9");
 }
 
+// The agent blocks SIGTERM and SIGINT (a thread of its own takes them) and
+// may ignore SIGPIPE; a service must not inherit either, or its
+// stop_signal would never reach it.
+TEST(CommandRunner, ChildStartsWithNoBlockedOrIgnoredSignals) {
+  sigset_t blocked, previous;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGTERM);
+  sigaddset(&blocked, SIGINT);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &blocked, &previous), 0);
+  auto previous_pipe = ::signal(SIGPIPE, SIG_IGN);
+  CommandResult r = MustRun(Sh("exec grep -E '^Sig(Blk|Ign):' /proc/self/status"));
+  CommandResult term = MustRun(Sh("kill -TERM $$; sleep 5"));
+  ::signal(SIGPIPE, previous_pipe);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  EXPECT_THAT(r.output_tail, HasSubstr("SigBlk:\t0000000000000000"));
+  EXPECT_THAT(r.output_tail, HasSubstr("SigIgn:\t0000000000000000"));
+  EXPECT_EQ(term.outcome, CommandResult::Outcome::kKilledBySignal);
+  EXPECT_EQ(term.signal, SIGTERM);
+}
+
 TEST(CommandRunner, PassesAndOverridesEnvironment) {
   ::setenv("TOPOS_TEST_INHERITED", "from-agent", 1);
   ::setenv("TOPOS_TEST_OVERRIDDEN", "from-agent", 1);
