@@ -145,8 +145,12 @@ Status ControllerLink::RunSession(bool* accepted) {
   bool announced = false;
   auto next_beat = std::chrono::steady_clock::now() + interval;
   for (;;) {
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-        next_beat - std::chrono::steady_clock::now());
+    // Until the stream is accepted there is no heartbeat to send: wait for
+    // acceptance itself. (Waiting for a heartbeat already due would return
+    // at once and spin while a loaded controller takes long to accept.)
+    auto wait = announced ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                next_beat - std::chrono::steady_clock::now())
+                          : interval;
     bool done = session->WaitEvent(std::max(wait, std::chrono::milliseconds(0)), !announced);
     for (auto& update : session->TakeUpdates()) ApplyUpdate(*session, update);
     bool reconnect = false;
@@ -159,6 +163,7 @@ Status ControllerLink::RunSession(bool* accepted) {
       if (!session->accepted()) continue;
       announced = true;
       connected_ = true;
+      next_beat = std::chrono::steady_clock::now() + interval;
       ++sessions_;
       spdlog::info("connected to {} as {}", state_.controller, state_.host_fqdn);
       continue;
