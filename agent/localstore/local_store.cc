@@ -26,6 +26,7 @@ constexpr int kSchemaVersion = 1;
 constexpr int kVersionsKept = 5;
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 constexpr int kBusyTimeoutMs = 5000;
+constexpr const char* kDatabaseFile = "local.db";
 
 Status SqliteError(sqlite3* db, int rc, std::string_view operation) {
   std::string message = "local store: " + std::string(operation) + ": ";
@@ -225,26 +226,38 @@ Status CreateSchema(sqlite3* db) {
   return txn.Commit();
 }
 
+struct DatabaseCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using Database = std::unique_ptr<sqlite3, DatabaseCloser>;
+
+// One connection for one operation (see the header: nothing stays open).
+Result<Database> OpenDatabase(const std::filesystem::path& dir) {
+  const std::filesystem::path db_path = dir / kDatabaseFile;
+  sqlite3* handle = nullptr;
+  const int rc = sqlite3_open_v2(db_path.c_str(), &handle, SQLITE_OPEN_READWRITE, nullptr);
+  Database db(handle);  // owns even a failed handle
+  if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "open " + db_path.string());
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  TOPOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL", "set synchronous"));
+  return db;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::filesystem::path& state_dir) {
   const std::filesystem::path dir = state_dir / "store";
   TOPOS_RETURN_IF_ERROR(EnsurePrivateDirectory(dir).WithContext("local store"));
-  const std::filesystem::path db_path = dir / "local.db";
-  TOPOS_RETURN_IF_ERROR(CreatePrivateFile(db_path));
-
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
-  // The store owns the handle from here on, even a failed one.
-  std::unique_ptr<LocalStore> store(new LocalStore(db, dir));
-  if (rc != SQLITE_OK) return SqliteError(db, rc, "open " + db_path.string());
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  TOPOS_RETURN_IF_ERROR(Exec(db, "PRAGMA journal_mode=WAL", "enable WAL"));
-  TOPOS_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous=FULL", "set synchronous"));
-  TOPOS_RETURN_IF_ERROR(CreateSchema(db));
-
+  TOPOS_RETURN_IF_ERROR(CreatePrivateFile(dir / kDatabaseFile));
+  std::unique_ptr<LocalStore> store(new LocalStore(dir));
   {
-    Statement latest(db, "SELECT MAX(version) FROM config_versions", "read latest version");
+    auto db = OpenDatabase(dir);
+    if (!db.ok()) return db.status();
+    // WAL is a property of the file: set once here, kept by later openings.
+    TOPOS_RETURN_IF_ERROR(Exec(db->get(), "PRAGMA journal_mode=WAL", "enable WAL"));
+    TOPOS_RETURN_IF_ERROR(CreateSchema(db->get()));
+    Statement latest(db->get(), "SELECT MAX(version) FROM config_versions",
+                     "read latest version");
     auto row = latest.Step();
     if (!row.ok()) return row.status();
     store->version_ = static_cast<std::uint64_t>(latest.ColumnInt(0));  // NULL reads as 0
@@ -264,13 +277,13 @@ Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::filesystem::path
   return store;
 }
 
-LocalStore::~LocalStore() { sqlite3_close_v2(db_); }  // a no-op on nullptr
-
 std::filesystem::path LocalStore::snapshot_path() const { return dir_ / "current.json"; }
 
 Result<topos::v1::HostConfig> LocalStore::Current() const {
   if (version_ == 0) return Status::NotFound("no configuration applied yet");
-  Statement select(db_, "SELECT content FROM config_versions WHERE version = ?",
+  auto db = OpenDatabase(dir_);
+  if (!db.ok()) return db.status();
+  Statement select(db->get(), "SELECT content FROM config_versions WHERE version = ?",
                    "read current configuration");
   select.BindInt(1, static_cast<std::int64_t>(version_));
   auto row = select.Step();
@@ -308,8 +321,10 @@ Status LocalStore::Apply(const topos::v1::HostConfig& config, const std::string&
   const std::string sha256 = topos::certs::Sha256Hex(*bytes);
   const auto version = static_cast<std::int64_t>(config.version());
 
+  auto db = OpenDatabase(dir_);
+  if (!db.ok()) return db.status();
   if (config.version() == version_) {
-    Statement select(db_, "SELECT content_sha256 FROM config_versions WHERE version = ?",
+    Statement select(db->get(), "SELECT content_sha256 FROM config_versions WHERE version = ?",
                      "read applied configuration");
     select.BindInt(1, version);
     auto row = select.Step();
@@ -317,13 +332,13 @@ Status LocalStore::Apply(const topos::v1::HostConfig& config, const std::string&
     if (*row && select.ColumnText(0) == sha256) return Status::Ok();  // nothing to do
   }
 
-  Transaction txn(db_);
+  Transaction txn(db->get());
   TOPOS_RETURN_IF_ERROR(txn.Begin());
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   TOPOS_RETURN_IF_ERROR(
-      Statement(db_,
+      Statement(db->get(),
                 "INSERT OR REPLACE INTO config_versions(version, applied_at, content, "
                 "content_sha256) VALUES (?, ?, ?, ?)",
                 "apply " + name)
@@ -332,7 +347,7 @@ Status LocalStore::Apply(const topos::v1::HostConfig& config, const std::string&
           .BindBlob(3, *bytes)
           .BindText(4, sha256)
           .Run());
-  TOPOS_RETURN_IF_ERROR(Statement(db_,
+  TOPOS_RETURN_IF_ERROR(Statement(db->get(),
                                   "DELETE FROM config_versions WHERE version NOT IN "
                                   "(SELECT version FROM config_versions ORDER BY version DESC "
                                   "LIMIT ?)",

@@ -93,6 +93,33 @@ TEST_F(LocalStoreTest, EmptyStoreHasVersionZeroAndNoCurrent) {
   EXPECT_FALSE(fs::exists(store->snapshot_path()));
 }
 
+// Files under the store directory this process has open right now.
+int OpenStoreFiles(const fs::path& store_dir) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = fs::read_symlink(entry.path(), ec);
+    if (!ec && target.string().rfind(store_dir.string(), 0) == 0) ++count;
+  }
+  return count;
+}
+
+// An idle agent keeps no descriptor on its store: a benchmark process holds
+// thousands of simulated agents, and a real agent should not pin files.
+TEST_F(LocalStoreTest, HoldsNoFileOpenBetweenOperations) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(OpenStoreFiles(dir_), 0);
+  ASSERT_TRUE(store->Apply(Config(1), kHost).ok());
+  ASSERT_TRUE(store->Current().ok());
+  EXPECT_EQ(OpenStoreFiles(dir_), 0);
+  // And the data is still durable across a reopen.
+  store.reset();
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->version(), 1u);
+}
+
 TEST_F(LocalStoreTest, ApplyWritesVersionAndSnapshot) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
