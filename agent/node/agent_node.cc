@@ -29,15 +29,17 @@ Status AgentNode::Start() {
   context.journal = std::move(*journal);
   context.services = services_;
   context.artifacts = std::make_shared<ArtifactCache>(state_dir_ / "artifacts");
-  const bool private_connection = options_.link.private_connection;
-  context.controller = [dir, private_connection]()
-      -> std::unique_ptr<topos::v1::AgentService::StubInterface> {
+  context.controller = [dir]() -> std::unique_ptr<topos::v1::AgentService::StubInterface> {
     // Loaded per use: the identity may have been renewed since.
     auto current = dir.Load();
     TlsIdentity identity = current.ok() ? current->identity : TlsIdentity{};
     std::string address = current.ok() ? current->controller : "";
-    return topos::v1::AgentService::NewStub(
-        MakeChannel(address, MakeMutualTlsCredentials(identity), private_connection));
+    // A connection of the step's own, closed with the stub when the step
+    // ends: a shared one (gRPC's default for the same target) would carry the
+    // artifact download over the link's connection, whose read buffers then
+    // keep megabytes of the download for minutes after the step.
+    return topos::v1::AgentService::NewStub(MakeChannel(
+        address, MakeMutualTlsCredentials(identity), /*private_connection=*/true));
   };
   context.applied_config_version = [this] { return link_ ? link_->applied_config_version() : 0; };
   StepContext renewer_context = context;

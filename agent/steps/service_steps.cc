@@ -2,6 +2,7 @@
 // stop_service, uninstall_service and rollback. Each finds out first whether
 // there is anything to do, so running it again changes nothing.
 #include <google/protobuf/util/json_util.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <system_error>
@@ -183,6 +184,22 @@ Status CheckVersionName(const std::string& version) {
 
 }  // namespace
 
+namespace {
+
+// Returns the heap freed by a step to the system when it goes out of scope.
+// An artifact download leaves megabytes of freed gRPC buffers in glibc's
+// arenas, which glibc would otherwise keep for the life of the agent (the
+// idle agent stayed 4-10 MiB larger after a 100 MB install).
+class TrimHeapOnExit {
+ public:
+  TrimHeapOnExit() = default;
+  TrimHeapOnExit(const TrimHeapOnExit&) = delete;
+  TrimHeapOnExit& operator=(const TrimHeapOnExit&) = delete;
+  ~TrimHeapOnExit() { malloc_trim(0); }
+};
+
+}  // namespace
+
 Result<topos::v1::StepResult> InstallServiceStep(StepContext& context, const StepRun& run) {
   auto manifest = FindManifest(context.state_dir, run.step.service());
   if (!manifest.ok()) return manifest.status();
@@ -205,9 +222,14 @@ Result<topos::v1::StepResult> InstallServiceStep(StepContext& context, const Ste
                                       record->sha256().substr(0, 12) +
                                       "); publish the new artifact under a new version");
   }
+  // Before the stub, so that it runs after the stub and the buffers are gone.
+  TrimHeapOnExit trim_heap;
   auto stub = context.controller();
   if (!stub) return Status::Unavailable("no connection to the controller to fetch the artifact");
   auto artifact = context.artifacts->Fetch(*stub, sha256, run.step.artifact().size(), 5, &run.cancelled);
+  // Done with the controller: its connection winds down (in gRPC's threads)
+  // while we unpack, and its buffers are free by the time trim_heap runs.
+  stub.reset();
   if (!artifact.ok()) return artifact.status();
 
   TOPOS_RETURN_IF_ERROR(EnsurePrivateDirectory(layout.dir));
