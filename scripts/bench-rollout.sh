@@ -6,8 +6,12 @@
 # service, pushes its artifact, then times
 #   toposctl rollout start --max-unavailable MAX_UNAVAILABLE --wait
 # and prints: the machine, N, the rollout's wall time, controller CPU during
-# it (seconds and % of one core), controller RSS after, and the no-op steps
-# the swarm executed.
+# it (seconds and % of one core), controller RSS after, the no-op steps the
+# swarm executed, and the fan-out latencies: per agent, from the start of the
+# command until it answered its first step, and until it answered its last
+# (p50, p99, max). With MAX_UNAVAILABLE=100% every host starts at once, so
+# the first-step figure is the issue's fan-out (one step pushed to every
+# agent until every result is back).
 #
 # Usage: scripts/bench-rollout.sh [N=1000] [MAX_UNAVAILABLE=10%]
 # Environment:
@@ -105,7 +109,8 @@ tar -czf "$work/$service-$version.tar.gz" -C "$work/artifact" .
 # The swarm holds its agents until we stop it (SIGTERM), then prints totals.
 GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$port" \
   --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
-  --hold 3600 --ready-file "$work/ready" > "$work/swarm.log" 2>&1 &
+  --hold 3600 --ready-file "$work/ready" --step-times "$work/step-times" \
+  > "$work/swarm.log" 2>&1 &
 swarm_pid=$!
 until [ -e "$work/ready" ]; do
   kill -0 "$swarm_pid" 2>/dev/null || fail "swarm ended before its agents were connected"
@@ -125,7 +130,7 @@ else
   converged=$count
 fi
 sleep 1  # let the connection burst settle before measuring
-t0=$(cpu_ticks); start=$(now)
+t0=$(cpu_ticks); start=$(now); start_ms=$(date +%s%3N)
 rollout_status=0
 "${rollout[@]}" > "$work/rollout.log" 2>&1 || rollout_status=$?
 end=$(now); t1=$(cpu_ticks)
@@ -156,6 +161,20 @@ awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" 'BEGIN {
 }'
 echo "controller RSS after: $rss MiB"
 echo "no-op steps executed by the swarm: ${steps:-unknown}"
+# Latency percentiles over the agents: column 2 (first step answered) or 3
+# (last step answered), in ms since the command started.
+percentiles() {
+  awk -v c="$1" -v s="$start_ms" '$c > 0 {print $c - s}' "$work/step-times" | sort -n |
+    awk '{v[NR] = $1} END {
+      if (NR == 0) { print "none answered"; exit }
+      p50 = v[int((NR - 1) * 0.50) + 1]; p99 = v[int((NR - 1) * 0.99) + 1]
+      printf "p50 %.2f s, p99 %.2f s, max %.2f s (%d agents)\n", p50 / 1000, p99 / 1000, v[NR] / 1000, NR
+    }'
+}
+if [ -s "$work/step-times" ]; then
+  echo "fan-out, command start -> agent answered its first step: $(percentiles 2)"
+  echo "fan-out, command start -> agent answered its last step: $(percentiles 3)"
+fi
 echo "plan after: $plan_after"
 grep -q " $converged converged," "$work/plan-after.log" \
   || echo "WARNING: expected $converged converged hosts after the command"

@@ -84,6 +84,10 @@ void NoOpStepRunner::Submit(const topos::v1::RunStep& step) {
 }
 
 void NoOpStepRunner::RememberLocked(const topos::v1::StepUpdate& update) {
+  if (update.step_id().rfind("swarm-", 0) != 0) {
+    last_answer_ = std::chrono::system_clock::now();
+    if (first_answer_ == std::chrono::system_clock::time_point{}) first_answer_ = last_answer_;
+  }
   if (!agent::CheckStepId(update.step_id()).ok()) return;  // answered but not remembered
   if (outcomes_.emplace(update.step_id(), update).second) {
     outcome_order_.push_back(update.step_id());
@@ -378,6 +382,16 @@ topos::v1::StepUpdate NoOpStepRunner::Execute(const topos::v1::RunStep& step) {
   }
   result.set_summary("no-op: " + summary);
   return update;
+}
+
+std::chrono::system_clock::time_point NoOpStepRunner::first_answer() const {
+  std::lock_guard lock(mutex_);
+  return first_answer_;
+}
+
+std::chrono::system_clock::time_point NoOpStepRunner::last_answer() const {
+  std::lock_guard lock(mutex_);
+  return last_answer_;
 }
 
 void NoOpStepRunner::Deliver(const topos::v1::StepUpdate& update) {

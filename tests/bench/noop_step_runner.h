@@ -77,6 +77,11 @@ class NoOpStepRunner : public agent::StepRunner {
   std::uint64_t resent() const;
   // Certificates the controller issued to this runner.
   std::uint64_t certificates_issued() const;
+  // Wall-clock times of the first and the last step this runner answered
+  // for the controller (resends and the swarm's own "swarm-" steps left
+  // out); the epoch when none was. Fan-out latency comes from these.
+  std::chrono::system_clock::time_point first_answer() const;
+  std::chrono::system_clock::time_point last_answer() const;
   // The serial (lowercase hex) of the certificate assigned to `service`;
   // empty when none was.
   std::string CertificateSerial(const std::string& service) const;
@@ -120,6 +125,7 @@ class NoOpStepRunner : public agent::StepRunner {
   std::uint64_t executed_ = 0;                                          // guarded
   std::uint64_t resent_ = 0;                                            // guarded
   std::uint64_t certificates_issued_ = 0;                               // guarded
+  std::chrono::system_clock::time_point first_answer_, last_answer_;     // guarded
   std::map<std::string, SimulatedCertificate> issued_;     // guarded; by service, to assign
   std::map<std::string, SimulatedCertificate> assigned_;   // guarded; by service
   std::unique_ptr<topos::v1::AgentService::StubInterface> stub_;        // guarded; cached

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 namespace topos::bench {
 namespace {
@@ -104,6 +105,28 @@ TEST_F(NoOpStepRunnerTest, ResentStepGetsTheSameOutcomeAndIsNotRunAgain) {
   ASSERT_EQ(recent.size(), 1u);
   EXPECT_EQ(recent[0].step_id(), "s1");
   EXPECT_EQ(recent[0].state(), topos::v1::STEP_SUCCEEDED);
+}
+
+// The fan-out benchmark reads per-agent answer times: the first and last
+// controller step, not resends and not the swarm's own local installs.
+TEST_F(NoOpStepRunnerTest, RecordsWhenItFirstAndLastAnsweredTheController) {
+  NoOpStepRunner runner(dir_);
+  Sink sink;
+  runner.SetSink(sink.Get());
+  EXPECT_EQ(runner.first_answer(), std::chrono::system_clock::time_point{});
+  runner.Submit(Step("swarm-install-1", topos::v1::INSTALL_SERVICE));
+  EXPECT_EQ(runner.first_answer(), std::chrono::system_clock::time_point{});
+  auto before = std::chrono::system_clock::now();
+  runner.Submit(Step("s1", topos::v1::SETUP_LOCAL_STORE));
+  auto first = runner.first_answer();
+  EXPECT_GE(first, before);
+  EXPECT_EQ(runner.last_answer(), first);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  runner.Submit(Step("s1", topos::v1::SETUP_LOCAL_STORE));  // a resend
+  EXPECT_EQ(runner.last_answer(), first);
+  runner.Submit(Step("s2", topos::v1::CHECK_PREREQUISITES));
+  EXPECT_EQ(runner.first_answer(), first);
+  EXPECT_GT(runner.last_answer(), first);
 }
 
 TEST_F(NoOpStepRunnerTest, KeepsOutcomesWithoutASinkAndDeliversThemLater) {

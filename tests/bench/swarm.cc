@@ -42,6 +42,18 @@ void RequestStop(int) { g_stop_requested = 1; }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+std::int64_t UnixMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// Writes `text` to `path` through a rename, so a script polling the file
+// never reads half of it.
+void WriteAtomically(const std::string& path, const std::string& text) {
+  std::string temporary = path + ".tmp";
+  std::ofstream(temporary) << text;
+  std::rename(temporary.c_str(), path.c_str());
+}
+
 // CPU seconds (user + system) the process has used, from /proc; 0 if unknown.
 double CpuSeconds(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -92,7 +104,7 @@ int main(int argc, char** argv) {
   CLI::App app{"topos-swarm: simulate N agents against one controller and print figures"};
   std::string controller, creds, state_root, pattern = "sim-{n}.bench.test", heartbeat = "30";
   int count = 100, concurrency = 4, hold_seconds = 20, controller_pid = 0, publish_rounds = 0;
-  std::string roles_file, ready_file;
+  std::string roles_file, ready_file, step_times_file, reconnect_file;
   int services_per_host = 0;
   app.add_option("--controller", controller, "Controller HOST:PORT")->required();
   app.add_option("--creds", creds, "Operator credential directory")->required();
@@ -115,6 +127,14 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", ready_file,
                  "Write this file (the number of connected agents) once every agent is connected "
                  "and the publish rounds are done, when the hold starts");
+  app.add_option("--step-times", step_times_file,
+                 "At the end, write one line per agent: HOST FIRST_MS LAST_MS, the Unix times "
+                 "(ms) of the first and last controller step it answered (0: none), for fan-out "
+                 "latency");
+  app.add_option("--reconnect-file", reconnect_file,
+                 "During the hold: each time every agent is connected again after some lost "
+                 "their stream (a controller restart), write LOST_MS BACK_MS COUNT here: when "
+                 "the first was lost and when the last came back (Unix ms)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
@@ -263,14 +283,29 @@ int main(int argc, char** argv) {
   signal(SIGINT, RequestStop);
   signal(SIGTERM, RequestStop);
   std::cout << "holding " << hold_seconds << " s" << std::endl;
-  if (!ready_file.empty()) {
-    std::string temporary = ready_file + ".tmp";
-    std::ofstream(temporary) << connected() << "\n";
-    std::rename(temporary.c_str(), ready_file.c_str());
-  }
+  if (!ready_file.empty()) WriteAtomically(ready_file, std::to_string(connected()) + "\n");
+  // A reconnect storm: note when the first stream is lost and when every
+  // agent is back (a 50 ms poll: finer than the figures it serves).
+  std::int64_t lost_at_ms = 0;
+  const int all = static_cast<int>(links.size());
   auto hold_end = Clock::now() + std::chrono::seconds(hold_seconds);
   while (Clock::now() < hold_end && !g_stop_requested) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    int now_connected = connected();
+    if (lost_at_ms == 0 && now_connected < all) {
+      lost_at_ms = UnixMs(std::chrono::system_clock::now());
+      std::cout << "lost: " << all - now_connected << " agents disconnected" << std::endl;
+    } else if (lost_at_ms != 0 && now_connected == all) {
+      std::int64_t back_ms = UnixMs(std::chrono::system_clock::now());
+      std::cout << "reconnected: all " << all << " agents back " << (back_ms - lost_at_ms) / 1000.0
+                << " s after the first was lost" << std::endl;
+      if (!reconnect_file.empty()) {
+        WriteAtomically(reconnect_file, std::to_string(lost_at_ms) + " " +
+                                            std::to_string(back_ms) + " " +
+                                            std::to_string(all) + "\n");
+      }
+      lost_at_ms = 0;
+    }
   }
   std::cout << "still connected after hold: " << connected() << "/" << count << std::endl;
   for (auto& link : links) link->Stop();
@@ -280,6 +315,16 @@ int main(int argc, char** argv) {
     executed += runner->executed();
     resent += runner->resent();
     certificates += runner->certificates_issued();
+  }
+  if (!step_times_file.empty()) {
+    std::string lines;
+    for (std::size_t i = 0; i < runners.size(); ++i) {
+      auto first = runners[i]->first_answer(), last = runners[i]->last_answer();
+      lines += HostName(pattern, static_cast<int>(i)) + " " +
+               std::to_string(first.time_since_epoch().count() ? UnixMs(first) : 0) + " " +
+               std::to_string(last.time_since_epoch().count() ? UnixMs(last) : 0) + "\n";
+    }
+    WriteAtomically(step_times_file, lines);
   }
   std::cout << "no-op steps executed: " << executed << " (resends answered from memory: "
             << resent << "); certificates issued to the agents: " << certificates << std::endl;
