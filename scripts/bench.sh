@@ -7,8 +7,9 @@
 #
 # Usage: scripts/bench.sh [N=1000]   (simulated agents for the fleet scenarios)
 # Environment: TOPOS_BENCH_NO_BUILD=1 reuses build-release/.
-# Ansible (../shared/bench/ansible/run.sh) runs too when ansible-playbook is
-# installed: TOPOS_BENCH_ANSIBLE_N hosts (default 10), with its time per host.
+# The full deployment scenario (scripts/bench-deploy.sh) deploys to
+# TOPOS_BENCH_DEPLOY_N real agents (default 100) and, when ansible-playbook is
+# installed, runs Ansible (../shared/bench/ansible/run.sh) on as many hosts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000}
@@ -63,15 +64,7 @@ echo
 echo "== one real agent: artifact, install, step overhead, footprint (scripts/bench-steps.sh 100)"
 bash scripts/bench-steps.sh 100 | grep -Ev '^machine:' || echo "bench-steps failed"
 
-if command -v ansible-playbook > /dev/null; then
-  n=${TOPOS_BENCH_ANSIBLE_N:-10}
-  echo
-  echo "== Ansible baseline, $n local hosts (../shared/bench/ansible/run.sh $n 10)"
-  ansible_line=$(bash ../shared/bench/ansible/run.sh "$n" 10 2>/dev/null | grep '^ansible' || true)
-  echo "${ansible_line:-ansible run failed}"
-  deploy_s=$(sed -n 's/.* deploy_s=\([0-9.]*\).*/\1/p' <<< "$ansible_line")
-  [ -n "$deploy_s" ] && awk -v s="$deploy_s" -v n="$n" 'BEGIN {printf "ansible: %.2f s per host (deploy)\n", s / n}'
-else
-  echo
-  echo "ansible: not installed (apt-get install ansible-core), comparison skipped"
-fi
+n=${TOPOS_BENCH_DEPLOY_N:-100}
+echo
+echo "== full deployment to $n real agents vs Ansible on $n local hosts (scripts/bench-deploy.sh $n)"
+bash scripts/bench-deploy.sh "$n" | grep -Ev '^machine:' || echo "bench-deploy failed"
