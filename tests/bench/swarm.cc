@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   int count = 100, concurrency = 4, hold_seconds = 20, controller_pid = 0, publish_rounds = 0;
   std::string roles_file, ready_file, step_times_file, reconnect_file;
   int services_per_host = 0;
+  int max_connecting = 200;
   app.add_option("--controller", controller, "Controller HOST:PORT")->required();
   app.add_option("--creds", creds, "Operator credential directory")->required();
   app.add_option("--state-root", state_root, "Directory for the agents' state")->required();
@@ -127,6 +128,11 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", ready_file,
                  "Write this file (the number of connected agents) once every agent is connected "
                  "and the publish rounds are done, when the hold starts");
+  app.add_option("--max-connecting", max_connecting,
+                 "Start agents' links while fewer than this many are still connecting: a fleet "
+                 "comes up over time, and 10,000 simultaneous TLS handshakes from one process "
+                 "on the controller's own machine measure the swarm, not the controller")
+      ->check(CLI::Range(1, 100000));
   app.add_option("--step-times", step_times_file,
                  "At the end, write one line per agent: HOST FIRST_MS LAST_MS, the Unix times "
                  "(ms) of the first and last controller step it answered (0: none), for fan-out "
@@ -186,6 +192,11 @@ int main(int argc, char** argv) {
   // them, so they outlive them.
   std::vector<std::unique_ptr<topos::bench::NoOpStepRunner>> runners;
   std::vector<std::unique_ptr<topos::agent::ControllerLink>> links;
+  auto connected = [&] {
+    int n = 0;
+    for (const auto& link : links) n += link->connected();
+    return n;
+  };
   auto connect_start = Clock::now();
   for (int i = 0; i < count; ++i) {
     std::string state_dir = state_root + "/" + HostName(pattern, i);
@@ -207,12 +218,12 @@ int main(int argc, char** argv) {
     auto link = std::make_unique<topos::agent::ControllerLink>(topos::agent::StateDir(state_dir),
                                                                link_options);
     if (link->Start().ok()) links.push_back(std::move(link));
+    auto ramp_deadline = Clock::now() + std::chrono::seconds(30);
+    while (static_cast<int>(links.size()) - connected() >= max_connecting &&
+           Clock::now() < ramp_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
-  auto connected = [&] {
-    int n = 0;
-    for (const auto& link : links) n += link->connected();
-    return n;
-  };
   auto deadline = Clock::now() + std::chrono::seconds(120);
   while (connected() < static_cast<int>(links.size()) && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
