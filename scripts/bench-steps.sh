@@ -6,7 +6,7 @@
 #   - install_service (fetch + SHA-256 verify + unpack + hook) time and MB/s;
 #   - step overhead: start_service step received -> child spawned (agent log);
 #   - agent RSS idle (enrolled, one supervised service) and its peak (VmHWM)
-#     over the install.
+#     over the install; its anonymous memory and PSS; its CPU idle over 60 s.
 # Builds in Release. Usage: scripts/bench-steps.sh [SIZE_MB=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,3 +102,11 @@ grep -o "process spawned [0-9]* us after the step was received" "$work/agent.log
 peak=$(rss_kib VmHWM)
 sleep 12  # a heartbeat or so, idle with one supervised service
 echo "agent RSS: idle before deploy $((idle_before / 1024)) MiB, idle after with one supervised service $(( $(rss_kib VmRSS) / 1024 )) MiB, peak during install $((peak / 1024)) MiB"
+# Most of VmRSS is shared library code (gRPC, OpenSSL, protobuf) that other
+# processes map too: the agent's own memory is its anonymous pages.
+awk '/^Pss:/ {pss = $2} /^Anonymous:/ {anon = $2} END {
+  printf "agent private memory idle: anonymous %.1f MiB, PSS %.1f MiB\n", anon / 1024, pss / 1024}' \
+  "/proc/$agent_pid/smaps_rollup"
+t0=$(awk '{print $14 + $15}' "/proc/$agent_pid/stat"); sleep 60; t1=$(awk '{print $14 + $15}' "/proc/$agent_pid/stat")
+awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+  printf "agent CPU idle over 60 s with one supervised service: %.3f%% of one core\n", 100 * d / hz / 60}'

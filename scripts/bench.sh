@@ -52,8 +52,12 @@ kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_p
 echo "reference: openssl s_time, mutual TLS, ECDSA P-256, new sessions (one client, one server process): ${handshakes} handshakes/s"
 
 echo
-echo "== fleet: enrollment storm, agents held, replication (scripts/bench-fleet.sh $count)"
-bash scripts/bench-fleet.sh "$count" 30 3 | grep -Ev '^(machine|agents):' || echo "bench-fleet failed"
+echo "== fleet: enrollment storm, agents held, replication, reconnect storm (scripts/bench-fleet.sh $count)"
+TOPOS_BENCH_HANDSHAKE_RATE=$handshakes bash scripts/bench-fleet.sh "$count" 30 3 1 |
+  grep -Ev '^(machine|agents|lost):|\[warning\]' || echo "bench-fleet failed"
+echo
+echo "== fan-out: one rollout to all $count agents at once (scripts/bench-rollout.sh $count 100%)"
+bash scripts/bench-rollout.sh "$count" 100% | grep -E 'wall time|controller CPU|fan-out' || echo "bench-rollout failed"
 echo
 echo "== rollout to $count agents, --max-unavailable 10% (scripts/bench-rollout.sh $count)"
 bash scripts/bench-rollout.sh "$count" 10% | grep -E 'wall time|controller CPU|RSS|no-op steps' || echo "bench-rollout failed"
