@@ -96,6 +96,13 @@ int main(int argc, char** argv) {
                       "How long after its certificate expired an agent that was offline may "
                       "still recover its identity without a new token (e.g. 30d)")
       ->capture_default_str();
+  run_cmd
+      ->add_option("--reconnect-rate", serve.reconnect_rate,
+                   "Agent handshakes per second this controller can take: at shutdown, "
+                   "connected agents are told to spread their return over connected / rate "
+                   "seconds (default: 100 per core)")
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   if (auto status = topos::SetupLogging(log_level, "controller"); !status.ok()) return Fail(status);

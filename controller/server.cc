@@ -3,8 +3,10 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "common/executor.h"
 #include "common/grpc_tls.h"
@@ -48,6 +50,7 @@ struct ControllerServer::State {
   AdminServiceHandler admin_service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  unsigned reconnect_rate = 0;  // ServerOptions.reconnect_rate
   std::mutex mutex;
   std::condition_variable stopped_cv;
   bool stopped = false;   // Shutdown() has begun
@@ -77,6 +80,8 @@ struct ControllerServer::State {
         admin_service(context) {}
 };
 
+unsigned DefaultReconnectRate() { return 100 * std::max(1u, std::thread::hardware_concurrency()); }
+
 namespace {
 
 // The address to print in enroll commands: the listen host unless it is a
@@ -98,6 +103,7 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
 
   auto state = std::make_unique<State>(std::move(data_dir), std::move(store), options);
   state->context.identity_grace = options.identity_grace;
+  state->reconnect_rate = options.reconnect_rate;
   state->revocations.Add(*revoked);
   // A fresh CRL at every start (so one exists, listing every revocation),
   // then re-signed in the background before it gets old.
@@ -179,7 +185,7 @@ void ControllerServer::Shutdown() {
   state_->ca_rotation.Stop();
   state_->rollouts.Shutdown();
   state_->crl.Stop();
-  state_->hub.DisconnectAll("controller shutting down");
+  state_->hub.DisconnectAll("controller shutting down", state_->reconnect_rate);
   // Streams that do not end by themselves are cancelled after the deadline.
   state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   state_->server->Wait();

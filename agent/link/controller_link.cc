@@ -65,8 +65,7 @@ bool ControllerLink::Sleep(std::chrono::milliseconds duration) {
 }
 
 void ControllerLink::Run() {
-  std::mt19937_64 random(std::random_device{}());
-  int failures = 0;
+  ReconnectSchedule schedule(std::random_device{}());
   for (;;) {
     {
       std::lock_guard lock(mutex_);
@@ -83,29 +82,30 @@ void ControllerLink::Run() {
         return;
       }
       if (!recovered.ok()) {
-        auto delay = BackoffDelay(failures++, random);
-        if (!Sleep(delay)) break;
+        if (!Sleep(schedule.NextDelay())) break;
         continue;
       }
     }
     RenewIfDue();
     bool accepted = false;
-    Status final_refusal = RunSession(&accepted);
+    std::chrono::seconds spread{0};
+    Status final_refusal = RunSession(&accepted, &spread);
     connected_ = false;
     if (!final_refusal.ok()) {
       spdlog::error("{}", final_refusal.message());
       final_status_ = final_refusal;
       return;
     }
-    failures = accepted ? 0 : failures + 1;
-    auto delay = BackoffDelay(failures, random);
+    if (accepted) schedule.Accepted();
+    schedule.SpreadOver(spread);
+    auto delay = schedule.NextDelay();
     spdlog::debug("reconnecting in {} ms", delay.count());
     if (!Sleep(delay)) break;
   }
   final_status_ = Status::Ok();
 }
 
-Status ControllerLink::RunSession(bool* accepted) {
+Status ControllerLink::RunSession(bool* accepted, std::chrono::seconds* spread) {
   auto channel = MakeChannel(state_.controller, MakeMutualTlsCredentials(state_.identity),
                              options_.private_connection);
   auto stub = topos::v1::AgentService::NewStub(channel);
@@ -203,6 +203,7 @@ Status ControllerLink::RunSession(bool* accepted) {
         "); it needs a new enrollment: get a token with `toposctl token create` and run "
         "`topos-agent enroll` with a fresh --state-dir");
   }
+  if (goodbye) *spread = std::chrono::seconds(goodbye->retry_after_seconds());
   if (status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
     spdlog::warn("controller refused the stream: {}", status.error_message());
   } else if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {

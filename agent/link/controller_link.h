@@ -3,7 +3,9 @@
 //
 // - Sends Hello (facts) first, then a Heartbeat every interval.
 // - Reconnects with exponential back-off and full jitter (cap 30 s), making
-//   a new channel each time so the controller's name is resolved anew.
+//   a new channel each time so the controller's name is resolved anew; after
+//   a Goodbye that names a return window, within that window
+//   (ReconnectSchedule).
 // - Renews its identity certificate at two thirds of its lifetime, less a
 //   jitter drawn once per link (so a fleet enrolled at once does not renew
 //   at once), or at once when the controller sends RenewIdentity (CA
@@ -96,8 +98,9 @@ class ControllerLink {
  private:
   void Run();
   // Runs one stream until it ends. Returns a non-OK status if the refusal is
-  // final; sets *accepted if the controller accepted the stream.
-  Status RunSession(bool* accepted);
+  // final; sets *accepted if the controller accepted the stream, and
+  // *spread to the return window of the controller's Goodbye, if any.
+  Status RunSession(bool* accepted, std::chrono::seconds* spread);
   // Renews the certificate if due (or at once with `now`). Returns true if
   // it was renewed.
   bool RenewIfDue(bool now = false);

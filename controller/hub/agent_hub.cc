@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace topos::controller {
@@ -120,16 +121,23 @@ void AgentHub::RecordHeartbeat(const std::string& fqdn, std::chrono::system_cloc
   reports_.Queue(std::move(report));
 }
 
+std::uint32_t ReturnWindow(std::size_t agents, unsigned handshakes_per_second) {
+  std::size_t rate = std::max(1u, handshakes_per_second);
+  std::size_t window = (agents + rate - 1) / rate;
+  return static_cast<std::uint32_t>(std::clamp<std::size_t>(window, 1, 600));
+}
+
 void AgentHub::Disconnect(const std::string& fqdn, const std::string& reason, bool retry) {
   std::lock_guard lock(mutex_);
   auto it = live_.find(fqdn);
   // Close() only queues a message and a finish: safe under our lock.
-  if (it != live_.end()) it->second.connection->Close(reason, retry);
+  if (it != live_.end()) it->second.connection->Close(reason, retry ? 1 : 0);
 }
 
-void AgentHub::DisconnectAll(const std::string& reason) {
+void AgentHub::DisconnectAll(const std::string& reason, unsigned handshakes_per_second) {
   std::lock_guard lock(mutex_);
-  for (auto& [fqdn, entry] : live_) entry.connection->Close(reason, true);
+  std::uint32_t window = ReturnWindow(live_.size(), handshakes_per_second);
+  for (auto& [fqdn, entry] : live_) entry.connection->Close(reason, window);
 }
 
 LiveState AgentHub::Live(const std::string& fqdn) const {

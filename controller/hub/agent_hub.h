@@ -24,11 +24,19 @@ namespace topos::controller {
 class AgentConnection {
  public:
   virtual ~AgentConnection() = default;
-  virtual void Close(const std::string& reason, bool retry) = 0;
+  // Says goodbye and ends the stream. `retry_after_seconds`: 0 tells the
+  // agent not to come back; otherwise the window to spread its return over.
+  virtual void Close(const std::string& reason, std::uint32_t retry_after_seconds) = 0;
   // Queues a message to the agent; safe from any thread; dropped if the
   // stream is ending.
   virtual void Send(topos::v1::ControllerMessage message) = 0;
 };
+
+// The window, in seconds, over which `agents` told to come back should
+// spread their return so a controller taking `handshakes_per_second` is not
+// flooded: ceil(agents / rate), at least 1 (0 means "do not retry" on the
+// wire), at most 600. A rate of 0 counts as 1.
+std::uint32_t ReturnWindow(std::size_t agents, unsigned handshakes_per_second);
 
 struct LiveState {
   bool connected = false;
@@ -104,8 +112,9 @@ class AgentHub {
 
   // Ends the live stream of `fqdn`, if any, telling the agent why.
   void Disconnect(const std::string& fqdn, const std::string& reason, bool retry);
-  // Ends every stream (controller shutdown); agents retry.
-  void DisconnectAll(const std::string& reason);
+  // Ends every stream (controller shutdown); agents retry, told to spread
+  // their return over ReturnWindow(connected, handshakes_per_second).
+  void DisconnectAll(const std::string& reason, unsigned handshakes_per_second);
 
   LiveState Live(const std::string& fqdn) const;
   std::size_t connected_count() const;

@@ -81,16 +81,18 @@ AgentStream::AgentStream(AgentHub& hub, std::string fqdn) : hub_(hub), fqdn_(std
   StartRead(&incoming_);
 }
 
-void AgentStream::Close(const std::string& reason, bool retry) {
+void AgentStream::Close(const std::string& reason, std::uint32_t retry_after_seconds) {
   std::lock_guard lock(mutex_);
   if (finishing_) return;
   topos::v1::ControllerMessage goodbye;
   goodbye.mutable_goodbye()->set_reason(reason);
-  goodbye.mutable_goodbye()->set_retry_after_seconds(retry ? 1 : 0);
+  goodbye.mutable_goodbye()->set_retry_after_seconds(retry_after_seconds);
   SendLocked(std::move(goodbye));
   finishing_ = true;
   finish_after_writes_ = grpc::Status(
-      retry ? grpc::StatusCode::UNAVAILABLE : grpc::StatusCode::PERMISSION_DENIED, reason);
+      retry_after_seconds > 0 ? grpc::StatusCode::UNAVAILABLE
+                              : grpc::StatusCode::PERMISSION_DENIED,
+      reason);
   // If nothing was in flight, SendLocked started the write; Finish follows
   // in OnWriteDone.
 }

@@ -25,7 +25,7 @@ class AgentStream final
  public:
   AgentStream(AgentHub& hub, std::string fqdn);
 
-  void Close(const std::string& reason, bool retry) override;
+  void Close(const std::string& reason, std::uint32_t retry_after_seconds) override;
   void Send(topos::v1::ControllerMessage message) override;
 
   void OnReadDone(bool ok) override;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace topos::agent {
 namespace {
 
@@ -28,6 +31,59 @@ TEST(BackoffDelay, JittersAcrossTheWholeRange) {
   }
   EXPECT_LT(low, 3'000);
   EXPECT_GT(high, 27'000);
+}
+
+TEST(ReconnectSchedule, StartsFromTheBaseAfterAnAcceptedStream) {
+  ReconnectSchedule schedule(1);
+  for (int i = 0; i < 8; ++i) schedule.NextDelay();  // far into the back-off
+  schedule.Accepted();
+  for (int i = 0; i < 50; ++i) {
+    schedule.Accepted();
+    EXPECT_LE(schedule.NextDelay(), kBackoffBase);
+  }
+}
+
+TEST(ReconnectSchedule, SpreadsTheFirstReturnOverTheControllersWindow) {
+  // 2,000 agents told "come back within 10 s" land all over those 10 s.
+  std::vector<int> per_second(10, 0);
+  for (int agent = 0; agent < 2000; ++agent) {
+    ReconnectSchedule schedule(agent);
+    schedule.Accepted();
+    schedule.SpreadOver(std::chrono::seconds(10));
+    auto delay = schedule.NextDelay();
+    ASSERT_GE(delay.count(), 0);
+    ASSERT_LE(delay, std::chrono::seconds(10));
+    ++per_second[std::min<long long>(delay.count() / 1000, 9)];
+  }
+  for (int second = 0; second < 10; ++second) {
+    EXPECT_GT(per_second[second], 120) << "second " << second;  // 200 expected
+    EXPECT_LT(per_second[second], 280) << "second " << second;
+  }
+}
+
+TEST(ReconnectSchedule, BacksOffNoFurtherThanTheWindowUntilAccepted) {
+  // The controller is down for longer than its window: agents keep trying
+  // at most a window apart, so they are back within a window of its return.
+  ReconnectSchedule schedule(3);
+  schedule.SpreadOver(std::chrono::seconds(2));
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    EXPECT_LE(schedule.NextDelay(), std::chrono::seconds(2)) << "attempt " << attempt;
+  }
+  schedule.Accepted();  // back to the normal cap afterwards
+  std::chrono::milliseconds longest{0};
+  for (int attempt = 0; attempt < 40; ++attempt) longest = std::max(longest, schedule.NextDelay());
+  EXPECT_GT(longest, std::chrono::seconds(2));
+  EXPECT_LE(longest, kBackoffCap);
+}
+
+TEST(ReconnectSchedule, IgnoresAZeroWindowAndClampsAHugeOne) {
+  ReconnectSchedule schedule(4);
+  schedule.SpreadOver(std::chrono::seconds(0));
+  EXPECT_LE(schedule.NextDelay(), kBackoffBase);  // plain back-off, attempt 0
+  schedule.SpreadOver(std::chrono::seconds(1'000'000));
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    EXPECT_LE(schedule.NextDelay(), kMaxSpreadWindow) << "attempt " << attempt;
+  }
 }
 
 }  // namespace

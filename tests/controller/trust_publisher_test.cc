@@ -14,7 +14,7 @@ namespace {
 
 class RecordingConnection : public AgentConnection {
  public:
-  void Close(const std::string&, bool) override {}
+  void Close(const std::string&, std::uint32_t) override {}
   void Send(topos::v1::ControllerMessage message) override { sent.push_back(std::move(message)); }
   std::vector<topos::v1::ControllerMessage> sent;
 };

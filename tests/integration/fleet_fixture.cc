@@ -38,6 +38,7 @@ void FleetTest::StartController() {
   options.agent_certificate_validity = agent_validity_;
   options.identity_grace = identity_grace_;
   options.report_flush_interval = std::chrono::milliseconds(50);
+  if (reconnect_rate_ > 0) options.reconnect_rate = reconnect_rate_;
   auto server = controller::ControllerServer::Start(std::move(*data), std::move(*store), options);
   ASSERT_TRUE(server.ok()) << server.status().message();
   controller_ = std::move(*server);

@@ -54,6 +54,7 @@ class FleetTest : public ::testing::Test {
   int port_ = 0;
   std::chrono::seconds agent_validity_{7 * 24 * 3600};
   std::chrono::seconds identity_grace_{30 * 24 * 3600};  // ServerOptions.identity_grace
+  unsigned reconnect_rate_ = 0;                          // 0: ServerOptions' default
 };
 
 }  // namespace topos::testing

@@ -2,6 +2,8 @@
 // one stops and turns offline; the controller restarts and all reconnect.
 #include <sys/stat.h>
 
+#include <thread>
+
 #include "tests/integration/fleet_fixture.h"
 
 namespace topos::testing {
@@ -80,6 +82,32 @@ TEST_F(FleetTest, AgentsReconnectAfterControllerRestart) {
     return true;
   }));
   for (const auto& host : kHosts) EXPECT_EQ(StatusOf(host), "online");
+}
+
+TEST_F(FleetTest, AfterALongOutageAgentsReturnWithinTheWindowTheControllerNamed) {
+  // Ten agents at 10 handshakes/s: the controller's goodbye names a 1 s
+  // window. Down for 6 s, plain exponential back-off would have them
+  // waiting up to 4-8 s more after it is back; the window bounds the wait.
+  reconnect_rate_ = 10;
+  StopController();
+  StartController();
+  std::vector<std::unique_ptr<agent::ControllerLink>> links;
+  for (int i = 0; i < 10; ++i) {
+    std::string host = "spread-" + std::to_string(i) + ".fleet.test";
+    ASSERT_TRUE(EnrollHost(host).ok());
+    links.push_back(StartLink(host));
+  }
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 10; }));
+  StopController();
+  std::this_thread::sleep_for(std::chrono::seconds(6));  // the outage itself
+  auto restarted = std::chrono::steady_clock::now();
+  StartController();
+  ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 10; },
+                         std::chrono::seconds(30)));
+  auto back_after = std::chrono::steady_clock::now() - restarted;
+  // The window (1 s) plus time for ten handshakes on a loaded test machine.
+  EXPECT_LT(back_after, std::chrono::seconds(3))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(back_after).count() << " ms";
 }
 
 TEST_F(FleetTest, EnrolledKeyStaysOnHostWithMode0600) {
