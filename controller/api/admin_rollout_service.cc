@@ -77,8 +77,9 @@ grpc::ServerUnaryReactor* AdminServiceHandler::PlanRollout(
       }
       LiveState live = context_.hub.Live(fqdn);
       out->set_status(live.connected ? "online" : "offline");
-      auto slice = topology::BuildHostSlice(*published.topology, fqdn, published.version,
-                                            published.created_at_unix);
+      // The version's own index: the slice in time proportional to it, not
+      // to the whole topology (a plan covers every host).
+      auto slice = published.slices->Build(fqdn, published.version, published.created_at_unix);
       if (!slice) {
         out->set_converged(true);
         out->add_notes("in no pool of the topology: nothing to deploy");

@@ -86,7 +86,8 @@ grpc::ServerUnaryReactor* AdminServiceHandler::RevokeToken(
 }
 
 topos::v1::HostInfo AdminServiceHandler::DescribeHost(
-    const HostRecord& host, std::chrono::system_clock::time_point now) const {
+    const HostRecord& host, const PublishedTopology& published,
+    std::chrono::system_clock::time_point now) const {
   topos::v1::HostInfo info;
   LiveState live = context_.hub.Live(host.fqdn);
   auto last_seen = live.last_seen ? live.last_seen : host.last_seen;
@@ -104,9 +105,8 @@ topos::v1::HostInfo AdminServiceHandler::DescribeHost(
   info.set_enrolled(true);
   info.set_applied_config_version(live.connected ? live.applied_config_version
                                                  : host.applied_config_version);
-  PublishedTopology published = context_.replicator.Current();
-  if (published.topology) {
-    auto placement = topology::PlaceHost(*published.topology, host.fqdn);
+  if (published.slices) {
+    auto placement = published.slices->Place(host.fqdn);
     info.set_site(placement.site);
     for (const auto& pool : placement.pools) info.add_pools(pool);
     info.set_in_topology(!placement.pools.empty());
@@ -133,9 +133,13 @@ grpc::ServerUnaryReactor* AdminServiceHandler::ListHosts(grpc::CallbackServerCon
       if (best == nullptr || *request.not_after < *best->not_after) best = &request;
     }
     auto now = std::chrono::system_clock::now();
+    // One version for the whole list, placed through its index: each host
+    // costs its own pools, not a scan of the topology.
+    PublishedTopology published = context_.replicator.Current();
+    response->set_published_version(published.version);
     std::set<std::string> enrolled;
     for (const auto& host : *hosts) {
-      topos::v1::HostInfo info = DescribeHost(host, now);
+      topos::v1::HostInfo info = DescribeHost(host, published, now);
       info.set_soonest_certificate_not_after_unix(info.certificate_not_after_unix());
       info.set_soonest_certificate("agent identity");
       auto service = soonest_service.find(host.fqdn);
@@ -149,13 +153,11 @@ grpc::ServerUnaryReactor* AdminServiceHandler::ListHosts(grpc::CallbackServerCon
     }
     // Hosts the published topology names that never enrolled: flagged, so
     // an operator sees what is missing, not only what is there.
-    PublishedTopology published = context_.replicator.Current();
-    response->set_published_version(published.version);
-    if (published.topology) {
-      for (const auto& named : published.topology->hosts()) {
+    if (published.slices) {
+      for (const auto& named : published.slices->topology().hosts()) {
         if (enrolled.count(named.fqdn())) continue;
         auto* info = response->add_hosts();
-        auto placement = topology::PlaceHost(*published.topology, named.fqdn());
+        auto placement = published.slices->Place(named.fqdn());
         info->set_fqdn(named.fqdn());
         info->set_status("not enrolled");
         info->set_site(placement.site);
@@ -174,7 +176,8 @@ grpc::ServerUnaryReactor* AdminServiceHandler::GetHost(grpc::CallbackServerConte
   return Run(context, kAnyRole, [this, request, response](const Caller&) {
     auto host = context_.store.GetHost(request->fqdn());
     if (!host.ok()) return ToGrpc(host.status());
-    *response->mutable_host() = DescribeHost(*host, std::chrono::system_clock::now());
+    *response->mutable_host() =
+        DescribeHost(*host, context_.replicator.Current(), std::chrono::system_clock::now());
     topos::v1::StoredServiceReports services;
     if (services.ParseFromString(host->services)) {
       for (const auto& service : services.services()) *response->mutable_host()->add_services() = service;

@@ -142,7 +142,9 @@ class AdminServiceHandler final : public topos::v1::AdminService::CallbackServic
   // finishes the call with its status.
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, const char* role,
                                 std::function<grpc::Status(const Caller&)> work);
-  topos::v1::HostInfo DescribeHost(const HostRecord& host,
+  // `host` as the admin API shows it, placed (site, pools) in `published`,
+  // which the caller takes once per call so a list shows one version.
+  topos::v1::HostInfo DescribeHost(const HostRecord& host, const PublishedTopology& published,
                                    std::chrono::system_clock::time_point now) const;
   grpc::Status DoPublish(const Caller& caller, const topos::v1::PublishTopologyRequest& request,
                          topos::v1::PublishTopologyResponse* response);

@@ -12,6 +12,14 @@ std::int64_t Unix(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
+// `topology` as the current version, with its slice index (built here,
+// before any lock is taken: it is linear in the topology's size).
+PublishedTopology Published(std::uint64_t version, TimePoint created_at, v1::Topology topology) {
+  auto shared = std::make_shared<const v1::Topology>(std::move(topology));
+  auto slices = std::make_shared<const topology::HostSliceIndex>(shared);
+  return PublishedTopology{version, Unix(created_at), std::move(shared), std::move(slices)};
+}
+
 }  // namespace
 
 Status Replicator::Load(Store& store) {
@@ -24,18 +32,19 @@ Status Replicator::Load(Store& store) {
     return Status::Internal("stored topology version " + std::to_string(latest->version) +
                             " no longer loads: " + loaded.status().message());
   }
+  PublishedTopology published =
+      Published(latest->version, latest->created_at, std::move(loaded->message));
   std::lock_guard lock(mutex_);
-  current_ = PublishedTopology{latest->version, Unix(latest->created_at),
-                               std::make_shared<const v1::Topology>(std::move(loaded->message))};
+  current_ = std::move(published);
   return Status::Ok();
 }
 
 Replicator::PushCount Replicator::Publish(const TopologyVersionRecord& version,
                                           v1::Topology topology) {
+  PublishedTopology published = Published(version.version, version.created_at, std::move(topology));
   {
     std::lock_guard lock(mutex_);
-    current_ = PublishedTopology{version.version, Unix(version.created_at),
-                                 std::make_shared<const v1::Topology>(std::move(topology))};
+    current_ = std::move(published);
   }
   return PushAll(false);
 }
@@ -45,8 +54,7 @@ Replicator::PushCount Replicator::Publish(const TopologyVersionRecord& version,
 std::pair<bool, bool> Replicator::Send(const std::string& fqdn, bool whole) {
   PublishedTopology current = Current();
   if (current.version == 0) return {false, false};
-  auto slice = topology::BuildHostSlice(*current.topology, fqdn, current.version,
-                                        current.created_at_unix);
+  auto slice = current.slices->Build(fqdn, current.version, current.created_at_unix);
   if (!slice) return {false, false};
   v1::ControllerMessage message;
   auto* update = message.mutable_store_update();

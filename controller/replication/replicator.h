@@ -16,6 +16,7 @@
 #include "common/executor.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/store/store.h"
+#include "controller/topology/host_slice.h"
 #include "topos/v1/topology.pb.h"
 
 namespace topos::controller {
@@ -24,6 +25,10 @@ struct PublishedTopology {
   std::uint64_t version = 0;  // 0: nothing published
   std::int64_t created_at_unix = 0;
   std::shared_ptr<const v1::Topology> topology;  // null when version is 0
+  // `topology` indexed to build each host's slice in time proportional to
+  // the slice (a publish builds one per connected host); null when version
+  // is 0.
+  std::shared_ptr<const topology::HostSliceIndex> slices;
 };
 
 class Replicator {
@@ -38,7 +43,8 @@ class Replicator {
   };
   // Makes `version` current and pushes it to every connected host the
   // topology names: the whole slice where its content changed since the last
-  // one sent, only the new version number where it did not.
+  // one sent, only the new version number where it did not. Indexes the
+  // topology once, so the cost grows linearly with the hosts.
   PushCount Publish(const TopologyVersionRecord& version, v1::Topology topology);
   // Sends `fqdn` its whole current slice (resync, reconnect). False if it is
   // not connected or not in the topology.

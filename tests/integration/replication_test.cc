@@ -1,5 +1,10 @@
 // Topology publishing and local management store replication, end to end in
 // one process: real controller, real agents, real mutual TLS.
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
 #include "agent/localstore/local_store.h"
 #include "common/file_io.h"
 #include "tests/integration/fleet_fixture.h"
@@ -268,6 +273,128 @@ TEST_F(ReplicationTest, HostsListFlagsUnenrolledAndUnknownHosts) {
   ASSERT_TRUE(by_host.count("chat02.contoso.test"));
   EXPECT_FALSE(by_host["chat02.contoso.test"].enrolled());
   EXPECT_EQ(by_host["chat02.contoso.test"].status(), "not enrolled");
+}
+
+// The example fleet plus a branch site whose one server carries two pools (a
+// standard front end and a collocated chat pool): a host in several pools,
+// hosts in different sites, hosts in no pool.
+std::string TwoSiteTopology(const std::string& example) {
+  std::string yaml = example;
+  auto insert_after = [&yaml](const std::string& key, const std::string& text) {
+    auto at = yaml.find("\n" + key + "\n");
+    ASSERT_NE(at, std::string::npos) << key;
+    yaml.insert(at + key.size() + 2, text);
+  };
+  insert_after("sites:", "  - name: branch\n");
+  insert_after("hosts:", "  - fqdn: se01.contoso.test\n");
+  insert_after("pools:",
+               "  - name: se\n    fqdn: se01.contoso.test\n    role: frontend-standard\n"
+               "    site: branch\n    hosts: [se01.contoso.test]\n"
+               "  - name: branch-chat\n    fqdn: se01.contoso.test\n    role: persistent-chat\n"
+               "    site: branch\n    hosts: [se01.contoso.test]\n"
+               "    database_store: branch-db\n    file_store: branch-files\n"
+               "    routes_through: se\n");
+  insert_after("stores:",
+               "  - name: branch-db\n    kind: database\n    host: se01.contoso.test\n"
+               "  - name: branch-files\n    kind: file\n    host: se01.contoso.test\n"
+               "    path: /srv/topos/branch-files\n");
+  return yaml;
+}
+
+struct Placed {
+  std::string site;
+  std::vector<std::string> pools;
+  bool in_topology = false;
+  bool enrolled = false;
+  bool operator==(const Placed&) const = default;
+};
+
+void PrintTo(const Placed& placed, std::ostream* out) {
+  *out << "{site \"" << placed.site << "\", pools [";
+  for (const auto& pool : placed.pools) *out << pool << ' ';
+  *out << "], in_topology " << placed.in_topology << ", enrolled " << placed.enrolled << '}';
+}
+
+Placed PlacedOf(const topos::v1::HostInfo& info) {
+  return {info.site(), {info.pools().begin(), info.pools().end()}, info.in_topology(),
+          info.enrolled()};
+}
+
+TEST_F(ReplicationTest, HostsListPlacesEveryHostInItsSiteAndPoolsOfTheCurrentVersion) {
+  const std::string se = "se01.contoso.test";
+  const std::string stray = "stray.contoso.test";
+  for (const auto& host : {kHosts[0], kHosts[1], se, stray}) ASSERT_TRUE(EnrollHost(host).ok());
+  auto get_host = [this](const std::string& fqdn) {
+    topos::v1::GetHostRequest request;
+    request.set_fqdn(fqdn);
+    topos::v1::GetHostResponse response;
+    auto context = Context();
+    grpc::Status status = AdminStub()->GetHost(context.get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return PlacedOf(response.host());
+  };
+  auto list = [this](std::uint64_t version) {
+    auto hosts = ListHosts();
+    EXPECT_EQ(hosts.published_version(), version);
+    std::map<std::string, Placed> by_host;
+    std::vector<std::string> not_enrolled;  // in the order listed
+    for (const auto& host : hosts.hosts()) {
+      EXPECT_TRUE(by_host.emplace(host.fqdn(), PlacedOf(host)).second) << host.fqdn() << " twice";
+      if (!host.enrolled()) {
+        EXPECT_EQ(host.status(), "not enrolled") << host.fqdn();
+        not_enrolled.push_back(host.fqdn());
+      }
+    }
+    return std::make_pair(by_host, not_enrolled);
+  };
+
+  // Nothing published: every host is enrolled, none is placed.
+  {
+    auto [by_host, not_enrolled] = list(0);
+    EXPECT_EQ(by_host.size(), 4u);
+    EXPECT_TRUE(not_enrolled.empty());
+    for (const auto& [fqdn, placed] : by_host) {
+      EXPECT_EQ(placed, (Placed{"", {}, false, true})) << fqdn;
+    }
+    EXPECT_EQ(get_host(se), (Placed{"", {}, false, true}));
+  }
+
+  ASSERT_EQ(Publish(TwoSiteTopology(Example("topology.yaml"))), 1u);
+  {
+    auto [by_host, not_enrolled] = list(1);
+    const std::map<std::string, Placed> expected = {
+        {"fe01.contoso.test", {"redmond", {"fe"}, true, true}},
+        {"chat01.contoso.test", {"redmond", {"chat"}, true, true}},
+        {se, {"branch", {"se", "branch-chat"}, true, true}},  // topology's pool order
+        {stray, {"", {}, false, true}},
+        {"fe02.contoso.test", {"redmond", {"fe"}, true, false}},
+        {"chat02.contoso.test", {"redmond", {"chat"}, true, false}},
+        {"sql01.contoso.test", {"redmond", {"sql"}, true, false}},
+        {"sql02.contoso.test", {"redmond", {"sql"}, true, false}},
+        {"fs01.contoso.test", {"redmond", {"files"}, true, false}},
+    };
+    EXPECT_EQ(by_host, expected);
+    // Hosts never enrolled follow the topology's host order.
+    EXPECT_EQ(not_enrolled,
+              (std::vector<std::string>{"fe02.contoso.test", "chat02.contoso.test",
+                                        "sql01.contoso.test", "sql02.contoso.test",
+                                        "fs01.contoso.test"}));
+    EXPECT_EQ(get_host(se), (Placed{"branch", {"se", "branch-chat"}, true, true}));
+    EXPECT_EQ(get_host(kHosts[1]), (Placed{"redmond", {"chat"}, true, true}));
+    EXPECT_EQ(get_host(stray), (Placed{"", {}, false, true}));
+  }
+
+  // A new version without the branch: the lists follow it, not version 1.
+  ASSERT_EQ(Publish(Example("topology.yaml")), 2u);
+  {
+    auto [by_host, not_enrolled] = list(2);
+    EXPECT_EQ(by_host.size(), 9u);
+    EXPECT_EQ(by_host[se], (Placed{"", {}, false, true}));
+    EXPECT_EQ(by_host["fe01.contoso.test"], (Placed{"redmond", {"fe"}, true, true}));
+    EXPECT_EQ(by_host["fs01.contoso.test"], (Placed{"redmond", {"files"}, true, false}));
+    EXPECT_EQ(not_enrolled.size(), 5u);
+    EXPECT_EQ(get_host(se), (Placed{"", {}, false, true}));
+  }
 }
 
 }  // namespace
