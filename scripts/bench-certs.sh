@@ -18,53 +18,24 @@
 #   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 count=${1:-1000}
 per_host=${2:-10}
 build=${TOPOS_BENCH_BUILD_DIR:-build-release}
-if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
-  bash scripts/install-deps.sh > /dev/null
-  bash scripts/build.sh "$build" Release > /dev/null
-fi
+bench_build "$build"
 [ "$count" -ge 1 ] && [ "$per_host" -ge 1 ] || { echo "AGENTS and SERVICES_PER_HOST must be at least 1" >&2; exit 2; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bench_raise_fd_limit
 ctl="$build/controller/cli/toposctl"
 total=$((count * per_host))
 
-work=$(mktemp -d)
-controller_pid=""
-swarm_pid=""
-cleanup() {
-  [ -n "$swarm_pid" ] && kill "$swarm_pid" 2>/dev/null
-  [ -n "$controller_pid" ] && kill "$controller_pid" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2
-  exit 1
-}
-
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+bench_make_workdir
+bench_machine
 sign_rate=$(openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}')
 echo "reference: openssl speed -seconds 3 ecdsap256 (one core): ${sign_rate} signs/s"
 "$build/tests/bench/topos-sign-bench" --seconds 3 --openssl-sign-rate "$sign_rate"
 
 port=$(( 20000 + RANDOM % 20000 ))
-"$build/controller/topos-controller" init --data-dir "$work/ctl" --name controller.bench.test \
-  --listen "127.0.0.1:$port" > /dev/null
-GRPC_VERBOSITY=ERROR "$build/controller/topos-controller" --log-level warn run \
-  --data-dir "$work/ctl" > "$work/controller.log" 2>&1 &
-controller_pid=$!
-export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
-for _ in $(seq 1 100); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.1; done
-"$ctl" hosts > /dev/null 2>&1 || fail "controller did not come up"
-
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$controller_pid/stat"; }
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$controller_pid/status"; }
-now() { date +%s.%N; }
+bench_new_controller
 
 # The swarm publishes the topology (pools of ten of role "database", each
 # host running sim-svc-1..K with a certificate binding), waits until every
@@ -79,23 +50,17 @@ GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$p
   --services-per-host "$per_host" --publish-rounds 1 --roles "$work/roles.yaml" \
   --hold 3600 --ready-file "$work/ready" > "$work/swarm.log" 2>&1 &
 swarm_pid=$!
-until [ -e "$work/ready" ]; do
-  kill -0 "$swarm_pid" 2>/dev/null || fail "swarm ended before its agents were connected"
-  sleep 0.2
-done
-[ "$(cat "$work/ready")" -eq "$count" ] || fail "only $(cat "$work/ready") of $count agents connected"
+bench_wait_for_swarm "$count"
 
 rollout=("$ctl" certs rollout --all --reissue --max-unavailable 10% --wait)
 sleep 1  # let the connection burst settle before measuring
-t0=$(cpu_ticks); start=$(now)
+t0=$(bench_cpu_ticks "$controller_pid"); start=$(bench_now)
 rollout_status=0
 "${rollout[@]}" > "$work/rollout.log" 2>&1 || rollout_status=$?
-end=$(now); t1=$(cpu_ticks)
-rss=$(rss_mib)
+end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid")
+rss=$(bench_rss_mib "$controller_pid")
 
-kill -TERM "$swarm_pid"
-wait "$swarm_pid" || true
-swarm_pid=""
+bench_stop_swarm TERM
 issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$work/swarm.log")
 
 echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine"

@@ -36,19 +36,17 @@
 #   TOPOS_BENCH_LOGS=DIR     copy the controller's, the agents' and the rollout's logs there
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 count=${1:-100}
-if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
-  bash scripts/install-deps.sh > /dev/null
-  bash scripts/build.sh build-release Release > /dev/null
-fi
+bench_build build-release
 [ "$count" -ge 1 ] && [ "$count" -le 1000 ] || { echo "N must be 1..1000" >&2; exit 2; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-bin=${TOPOS_BENCH_BIN:-build-release}
-ctl=$bin/controller/cli/toposctl
+bench_raise_fd_limit
+build=${TOPOS_BENCH_BIN:-build-release}
+ctl=$build/controller/cli/toposctl
 harness=../shared/bench/ansible/run.sh
 
-work=$(mktemp -d)
-controller_pid=""
+bench_make_workdir
+bench_fail_logs=("$work/agents/h1.log")
 agent_pids=()
 # Services run as detached process groups; the supervisor's pid files
 # (AGENT_STATE/supervisor/app-N.pid, "pid=...") name each group's leader.
@@ -76,14 +74,9 @@ cleanup() {
       [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
     done
   fi
-  rm -rf "$work"
+  bench_cleanup
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.log "$work"/agents/h1.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done >&2
-  exit 1
-}
 
 # Controller on 30000-39999, services on 40000-50999+N; Ansible's harness
 # uses 20001..20000+N.
@@ -136,31 +129,24 @@ artifact_bytes=$(stat -c %s "$work/app-1.0.tar.gz")
   done
 } > "$work/topology.yaml"
 
-$bin/controller/topos-controller init --data-dir "$work/ctl" --name controller.bench.test \
-  --listen "127.0.0.1:$port" > /dev/null
-GRPC_VERBOSITY=ERROR $bin/controller/topos-controller --log-level warn run --data-dir "$work/ctl" \
-  > "$work/controller.log" 2>&1 &
-controller_pid=$!
-export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
-for _ in $(seq 1 100); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.1; done
-"$ctl" hosts > /dev/null 2>&1 || fail "controller did not come up"
+bench_new_controller
 
 # The same tarball for every service app-N (4 pushes at a time).
 for ((n = 1; n <= count; n++)); do
   echo "$n"
 done | xargs -P 4 -I{} "$ctl" artifact push "$work/app-1.0.tar.gz" --service "app-{}" --version 1.0 \
-  > "$work/push.log" 2>&1 || fail "artifact push: $(tail -3 "$work/push.log")"
+  > "$work/push.log" 2>&1 || bench_fail "artifact push: $(tail -3 "$work/push.log")"
 
 "$ctl" token create --count "$count" --host-pattern 'h{n}.bench.test' \
   --state-dir-pattern "$work/agents/h{n}" --output command > "$work/tokens.txt" \
-  2> "$work/token.log" || fail "token create: $(cat "$work/token.log")"
-[ "$(wc -l < "$work/tokens.txt")" -eq "$count" ] || fail "token create printed $(wc -l < "$work/tokens.txt") commands"
+  2> "$work/token.log" || bench_fail "token create: $(cat "$work/token.log")"
+[ "$(wc -l < "$work/tokens.txt")" -eq "$count" ] || bench_fail "token create printed $(wc -l < "$work/tokens.txt") commands"
 mkdir -p "$work/agents"
 n=0
 while read -r -a argv; do
   n=$((n + 1))
   # argv: topos-agent run --controller ... --token ... --state-dir ... ; run ours.
-  GRPC_VERBOSITY=ERROR $bin/agent/topos-agent run "${argv[@]:2}" --service-manager supervisor \
+  GRPC_VERBOSITY=ERROR "$build/agent/topos-agent" run "${argv[@]:2}" --service-manager supervisor \
     > "$work/agents/h$n.log" 2>&1 &
   agent_pids+=($!)
 done < "$work/tokens.txt"
@@ -170,36 +156,33 @@ for _ in $(seq 1 600); do
   [ "$online" -ge "$count" ] && break
   sleep 0.2
 done
-[ "$online" -ge "$count" ] || fail "only $online of $count agents online"
+[ "$online" -ge "$count" ] || bench_fail "only $online of $count agents online"
 
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 agents_ticks() {
   local sum=0 pid
-  for pid in "${agent_pids[@]}"; do sum=$((sum + $(cpu_ticks "$pid"))); done
+  for pid in "${agent_pids[@]}"; do sum=$((sum + $(bench_cpu_ticks "$pid"))); done
   echo "$sum"
 }
 agents_rss_kib() {  # $1: VmRSS or VmHWM; prints the largest over the agents
   local pid
-  for pid in "${agent_pids[@]}"; do awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status" 2>/dev/null; done \
+  for pid in "${agent_pids[@]}"; do bench_status_kib "$pid" "$1" 2>/dev/null; done \
     | sort -n | tail -1
 }
-now() { date +%s.%N; }
 idle_rss=$(agents_rss_kib VmRSS)
 sleep 1  # let the enrollment burst settle
-i0=$(( $(cpu_ticks "$controller_pid") + $(agents_ticks) ))
+i0=$(( $(bench_cpu_ticks "$controller_pid") + $(agents_ticks) ))
 sleep 2  # the fleet's idle CPU, for comparison
-i1=$(( $(cpu_ticks "$controller_pid") + $(agents_ticks) ))
+i1=$(( $(bench_cpu_ticks "$controller_pid") + $(agents_ticks) ))
 
 # ---- timed: publish -> rollout -> every service healthy ---------------------
-c0=$(cpu_ticks "$controller_pid"); a0=$(agents_ticks); start=$(now)
+c0=$(bench_cpu_ticks "$controller_pid"); a0=$(agents_ticks); start=$(bench_now)
 "$ctl" topology publish --roles "$work/roles.yaml" -m bench "$work/topology.yaml" \
-  > "$work/publish.log" 2>&1 || fail "topology publish: $(cat "$work/publish.log")"
-published=$(now)
+  > "$work/publish.log" 2>&1 || bench_fail "topology publish: $(cat "$work/publish.log")"
+published=$(bench_now)
 rollout_status=0
 "$ctl" rollout start --max-unavailable 100% --failure-threshold 100% --step-timeout 5m --wait \
   > "$work/rollout.log" 2>&1 || rollout_status=$?
-end=$(now); c1=$(cpu_ticks "$controller_pid"); a1=$(agents_ticks)
+end=$(bench_now); c1=$(bench_cpu_ticks "$controller_pid"); a1=$(agents_ticks)
 peak_rss=$(agents_rss_kib VmHWM)
 
 # Every service's port answers (the rollout's health checks said so already).
@@ -209,7 +192,7 @@ for ((n = 1; n <= count; n++)); do
 done
 certs=$(find "$work/agents" -path '*app-*' -name cert.pem | wc -l)
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+bench_machine
 echo "setup: $count real topos-agent processes (supervisor) and one controller on this machine; artifact $(awk "BEGIN {printf \"%.2f\", $artifact_bytes / 1e6}") MB (incompressible), one service per host"
 awk -v s="$start" -v p="$published" -v e="$end" -v n="$count" 'BEGIN {
   wall = e - s

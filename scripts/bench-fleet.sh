@@ -13,38 +13,22 @@
 # Builds in Release. Usage: scripts/bench-fleet.sh [N=1000] [HOLD_SECONDS=30] [PUBLISH_ROUNDS=3] [RESTART=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 count=${1:-1000}
 hold=${2:-30}
 rounds=${3:-3}
 restart=${4:-1}
-if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then  # set it to reuse an existing build-release/
-  bash scripts/install-deps.sh > /dev/null
-  bash scripts/build.sh build-release Release > /dev/null
-fi
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+build="build-release"
+bench_build "$build"  # TOPOS_BENCH_NO_BUILD=1 reuses an existing build-release/
+bench_raise_fd_limit
 
-work=$(mktemp -d)
-controller_pid=""
-cleanup() { [ -n "$controller_pid" ] && kill "$controller_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+bench_make_workdir
 port=$(( 20000 + RANDOM % 20000 ))
-build-release/controller/topos-controller init --data-dir "$work/ctl" --name controller.bench.test \
-  --listen "127.0.0.1:$port" > /dev/null
-start_controller() {
-  GRPC_VERBOSITY=ERROR build-release/controller/topos-controller --log-level warn run \
-    --data-dir "$work/ctl" >> "$work/controller.log" 2>&1 &
-  controller_pid=$!
-}
-start_controller
-sleep 0.5
+bench_new_controller
 
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$controller_pid/stat"; }
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$controller_pid/status"; }
-
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+bench_machine
 echo "agents: $count, heartbeat 30 s, controller and swarm on the same machine"
-GRPC_VERBOSITY=ERROR build-release/tests/bench/topos-swarm --controller "127.0.0.1:$port" \
+GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$port" \
   --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
   --hold 3600 --publish-rounds "$rounds" --roles examples/pchat/roles.yaml \
   --controller-pid "$controller_pid" --reconnect-file "$work/reconnected" > "$work/swarm.log" 2>&1 &
@@ -56,27 +40,27 @@ until grep -q "^holding" "$work/swarm.log" 2>/dev/null; do
 done
 sleep 2
 window=$(( hold > 6 ? hold - 4 : 2 ))
-t0=$(cpu_ticks); sleep "$window"; t1=$(cpu_ticks)
-rss=$(rss_mib)
+t0=$(bench_cpu_ticks "$controller_pid"); sleep "$window"; t1=$(bench_cpu_ticks "$controller_pid")
+rss=$(bench_rss_mib "$controller_pid")
 storm=""
 if [ "$restart" = 1 ]; then
   # Reconnect storm: a graceful stop, then a start; the agents find it again
   # on their own (jittered back-off), and the swarm notes when all are back.
   kill -TERM "$controller_pid"
   wait "$controller_pid" 2>/dev/null || true
-  restarted_ms=$(date +%s%3N)
-  start_controller
+  restarted_ms=$(bench_now_ms)
+  bench_start_controller
   c0=0
   for _ in $(seq 1 3000); do  # up to 10 minutes
     [ -s "$work/reconnected" ] && break
     kill -0 "$controller_pid" 2>/dev/null || { tail -20 "$work/controller.log"; exit 1; }
-    [ "$c0" = 0 ] && c0=$(cpu_ticks 2>/dev/null || echo 0)
+    [ "$c0" = 0 ] && c0=$(bench_cpu_ticks "$controller_pid")
     sleep 0.2
   done
   if [ -s "$work/reconnected" ]; then
     read -r _ back_ms back_count < "$work/reconnected"
     storm=$(awk -v r="$restarted_ms" -v b="$back_ms" -v n="$back_count" -v hs="${TOPOS_BENCH_HANDSHAKE_RATE:-}" \
-      -v cpu="$(cpu_ticks)" -v hz="$ticks" 'BEGIN {
+      -v cpu="$(bench_cpu_ticks "$controller_pid")" -v hz="$ticks" 'BEGIN {
         t = (b - r) / 1000
         printf "reconnect storm: controller restarted, all %d agents connected again %.1f s after it started (controller CPU %.1f s)", n, t, cpu / hz
         if (hs > 0) printf "; handshake-limited time %d / %d per s = %.1f s, ratio %.2f (goal <= 1.5)", n, hs, n / hs, t / (n / hs)
@@ -86,8 +70,7 @@ if [ "$restart" = 1 ]; then
     storm="reconnect storm: not every agent came back within 10 minutes"
   fi
 fi
-kill -INT "$swarm_pid" 2>/dev/null
-wait "$swarm_pid" || true
+bench_stop_swarm INT
 cat "$work/swarm.log"
 echo "controller RSS holding $count agents: $rss MiB"
 awk -v d=$((t1 - t0)) -v hz="$ticks" -v w="$window" \

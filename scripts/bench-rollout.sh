@@ -21,50 +21,21 @@
 #                               instead of the rollout (checks the setup alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 count=${1:-1000}
 max_unavailable=${2:-10%}
 build=${TOPOS_BENCH_BUILD_DIR:-build-release}
 standin=${TOPOS_BENCH_STANDIN:-}
-if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
-  bash scripts/install-deps.sh > /dev/null
-  bash scripts/build.sh "$build" Release > /dev/null
-fi
+bench_build "$build"
 [ "$count" -ge 2 ] || { echo "N must be at least 2" >&2; exit 2; }
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bench_raise_fd_limit
 ctl="$build/controller/cli/toposctl"
 service=noop-svc
 version=1.0.0
 
-work=$(mktemp -d)
-controller_pid=""
-swarm_pid=""
-cleanup() {
-  [ -n "$swarm_pid" ] && kill "$swarm_pid" 2>/dev/null
-  [ -n "$controller_pid" ] && kill "$controller_pid" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2
-  exit 1
-}
-
+bench_make_workdir
 port=$(( 20000 + RANDOM % 20000 ))
-"$build/controller/topos-controller" init --data-dir "$work/ctl" --name controller.bench.test \
-  --listen "127.0.0.1:$port" > /dev/null
-GRPC_VERBOSITY=ERROR "$build/controller/topos-controller" --log-level warn run \
-  --data-dir "$work/ctl" > "$work/controller.log" 2>&1 &
-controller_pid=$!
-export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
-for _ in $(seq 1 100); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.1; done
-"$ctl" hosts > /dev/null 2>&1 || fail "controller did not come up"
-
-ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$controller_pid/stat"; }
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$controller_pid/status"; }
-now() { date +%s.%N; }
+bench_new_controller
 
 # The topology: every simulated host in a pool of ten of role "sim", whose
 # one service is $service $version. The host names are the swarm's default.
@@ -98,13 +69,13 @@ EOF
   echo "      argv: [bin/$service]"
 } > "$work/topology.yaml"
 "$ctl" topology publish --roles "$work/roles.yaml" -m bench "$work/topology.yaml" \
-  > "$work/publish.log" 2>&1 || fail "topology publish: $(cat "$work/publish.log")"
+  > "$work/publish.log" 2>&1 || bench_fail "topology publish: $(cat "$work/publish.log")"
 mkdir -p "$work/artifact/bin"
 printf '#!/bin/sh\nexec sleep infinity\n' > "$work/artifact/bin/$service"
 chmod +x "$work/artifact/bin/$service"
 tar -czf "$work/$service-$version.tar.gz" -C "$work/artifact" .
 "$ctl" artifact push "$work/$service-$version.tar.gz" --service "$service" --version "$version" \
-  > "$work/push.log" 2>&1 || fail "artifact push: $(cat "$work/push.log")"
+  > "$work/push.log" 2>&1 || bench_fail "artifact push: $(cat "$work/push.log")"
 
 # The swarm holds its agents until we stop it (SIGTERM), then prints totals.
 GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$port" \
@@ -112,14 +83,10 @@ GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$p
   --hold 3600 --ready-file "$work/ready" --step-times "$work/step-times" \
   > "$work/swarm.log" 2>&1 &
 swarm_pid=$!
-until [ -e "$work/ready" ]; do
-  kill -0 "$swarm_pid" 2>/dev/null || fail "swarm ended before its agents were connected"
-  sleep 0.2
-done
-[ "$(cat "$work/ready")" -eq "$count" ] || fail "only $(cat "$work/ready") of $count agents connected"
+bench_wait_for_swarm "$count"
 # Every agent applies the published slice on connecting; the plan must see
 # every host online with changes to make.
-"$ctl" rollout plan > "$work/plan-before.log" 2>&1 || fail "rollout plan: $(cat "$work/plan-before.log")"
+"$ctl" rollout plan > "$work/plan-before.log" 2>&1 || bench_fail "rollout plan: $(cat "$work/plan-before.log")"
 plan_before=$(tail -1 "$work/plan-before.log")
 
 if [ "$standin" = deploy ]; then
@@ -130,11 +97,11 @@ else
   converged=$count
 fi
 sleep 1  # let the connection burst settle before measuring
-t0=$(cpu_ticks); start=$(now); start_ms=$(date +%s%3N)
+t0=$(bench_cpu_ticks "$controller_pid"); start=$(bench_now); start_ms=$(bench_now_ms)
 rollout_status=0
 "${rollout[@]}" > "$work/rollout.log" 2>&1 || rollout_status=$?
-end=$(now); t1=$(cpu_ticks)
-rss=$(rss_mib)
+end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid")
+rss=$(bench_rss_mib "$controller_pid")
 # The controller stores the services the agents report a moment later;
 # wait (up to 15 s) for the plan to show the hosts converged.
 for _ in $(seq 1 75); do
@@ -144,12 +111,10 @@ for _ in $(seq 1 75); do
 done
 plan_after=$(tail -1 "$work/plan-after.log")
 
-kill -TERM "$swarm_pid"
-wait "$swarm_pid" || true
-swarm_pid=""
+bench_stop_swarm TERM
 steps=$(sed -n 's/^no-op steps executed: \([0-9]*\).*/\1/p' "$work/swarm.log")
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+bench_machine
 echo "agents: $count (simulated, no-op steps), controller and swarm on the same machine"
 grep -E "^(enrolled|connected)" "$work/swarm.log"
 echo "command: ${rollout[*]#"$build/controller/cli/"}"

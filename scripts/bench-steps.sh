@@ -10,21 +10,19 @@
 # Builds in Release. Usage: scripts/bench-steps.sh [SIZE_MB=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 size_mb=${1:-100}
-if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then  # set it to reuse an existing build-release/
-  bash scripts/install-deps.sh > /dev/null
-  bash scripts/build.sh build-release Release > /dev/null
-fi
-bin=${TOPOS_BENCH_BIN:-build-release}  # TOPOS_BENCH_BIN: another build directory
-ctl=$bin/controller/cli/toposctl
+bench_build build-release  # TOPOS_BENCH_NO_BUILD=1 reuses an existing build-release/
+build=${TOPOS_BENCH_BIN:-build-release}  # TOPOS_BENCH_BIN: another build directory
+ctl=$build/controller/cli/toposctl
 
-work=$(mktemp -d)
-pids=()
+bench_make_workdir
+agent_pid=""
+# The agent and the service it supervises, then what bench_cleanup stops.
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  [ -f "$work/service.pid" ] && kill "$(cat "$work/service.pid")" 2>/dev/null
-  wait 2>/dev/null || true
-  rm -rf "$work"
+  if [ -n "$agent_pid" ]; then kill "$agent_pid" 2>/dev/null || true; fi
+  if [ -f "$work/service.pid" ]; then kill "$(cat "$work/service.pid")" 2>/dev/null || true; fi
+  bench_cleanup
 }
 trap cleanup EXIT
 port=$(( 20000 + RANDOM % 20000 ))
@@ -64,30 +62,21 @@ services:
     env: [{name: BENCH_PID_FILE, value: "$work/service.pid"}]
 YAML
 
-$bin/controller/topos-controller init --data-dir "$work/ctl" --name controller.bench.test \
-  --listen "127.0.0.1:$port" > /dev/null
-GRPC_VERBOSITY=ERROR $bin/controller/topos-controller --log-level warn run --data-dir "$work/ctl" \
-  > "$work/controller.log" 2>&1 &
-pids+=($!)
-export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
-for _ in $(seq 1 50); do "$ctl" hosts > /dev/null 2>&1 && break; sleep 0.2; done
+bench_new_controller
 "$ctl" topology publish --roles "$work/roles.yaml" "$work/topology.yaml" > /dev/null
 command=$("$ctl" token create --host "$host" --state-dir "$work/agent" --output command)
 read -r -a argv <<< "$command"
-GRPC_VERBOSITY=ERROR $bin/agent/topos-agent run "${argv[@]:2}" --service-manager supervisor \
+GRPC_VERBOSITY=ERROR "$build/agent/topos-agent" run "${argv[@]:2}" --service-manager supervisor \
   > "$work/agent.log" 2>&1 &
 agent_pid=$!
-pids+=($agent_pid)
 for _ in $(seq 1 50); do "$ctl" hosts --output json | grep -q '"status": "online"' && break; sleep 0.2; done
 
-ms() { date +%s%3N; }
-rss_kib() { awk "/$1/ {print \$2}" "/proc/$agent_pid/status"; }
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+bench_machine
 echo "artifact: $(awk "BEGIN {printf \"%.1f\", $artifact_bytes / 1e6}") MB (incompressible), controller and agent on this machine"
-idle_before=$(rss_kib VmRSS)
-t0=$(ms)
+idle_before=$(bench_status_kib "$agent_pid" VmRSS)
+t0=$(bench_now_ms)
 "$ctl" artifact push "$work/bench-svc.tar.gz" --service bench-svc --version 1 > /dev/null
-t1=$(ms)
+t1=$(bench_now_ms)
 echo "push: $((t1 - t0)) ms ($(awk "BEGIN {printf \"%.0f\", $artifact_bytes / 1e3 / ($t1 - $t0)}") MB/s)"
 "$ctl" deploy --host "$host" --step-timeout 10m > "$work/deploy.log" || { cat "$work/deploy.log"; exit 1; }
 # The agent logs each step's start and outcome with millisecond timestamps.
@@ -99,14 +88,14 @@ install_ms=$(( $(to_ms "${end_line%% *}") - $(to_ms "${start_line%% *}") ))
 echo "install_service (fetch + verify + unpack + hook): $install_ms ms ($(awk "BEGIN {printf \"%.0f\", $artifact_bytes / 1e3 / $install_ms}") MB/s)"
 grep -o "process spawned [0-9]* us after the step was received" "$work/agent.log" | head -1 \
   | sed -E 's/process spawned ([0-9]+) us.*/step overhead (start_service received -> child spawned): \1 us/'
-peak=$(rss_kib VmHWM)
+peak=$(bench_status_kib "$agent_pid" VmHWM)
 sleep 12  # a heartbeat or so, idle with one supervised service
-echo "agent RSS: idle before deploy $((idle_before / 1024)) MiB, idle after with one supervised service $(( $(rss_kib VmRSS) / 1024 )) MiB, peak during install $((peak / 1024)) MiB"
+echo "agent RSS: idle before deploy $((idle_before / 1024)) MiB, idle after with one supervised service $(( $(bench_status_kib "$agent_pid" VmRSS) / 1024 )) MiB, peak during install $((peak / 1024)) MiB"
 # Most of VmRSS is shared library code (gRPC, OpenSSL, protobuf) that other
 # processes map too: the agent's own memory is its anonymous pages.
 awk '/^Pss:/ {pss = $2} /^Anonymous:/ {anon = $2} END {
   printf "agent private memory idle: anonymous %.1f MiB, PSS %.1f MiB\n", anon / 1024, pss / 1024}' \
   "/proc/$agent_pid/smaps_rollup"
-t0=$(awk '{print $14 + $15}' "/proc/$agent_pid/stat"); sleep 60; t1=$(awk '{print $14 + $15}' "/proc/$agent_pid/stat")
-awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+t0=$(bench_cpu_ticks "$agent_pid"); sleep 60; t1=$(bench_cpu_ticks "$agent_pid")
+awk -v d=$((t1 - t0)) -v hz="$ticks" 'BEGIN {
   printf "agent CPU idle over 60 s with one supervised service: %.3f%% of one core\n", 100 * d / hz / 60}'

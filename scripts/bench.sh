@@ -12,19 +12,21 @@
 # installed, runs Ansible (../shared/bench/ansible/run.sh) on as many hosts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 count=${1:-1000}
-if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
-  bash scripts/install-deps.sh > /dev/null
-  bash scripts/build.sh build-release Release > /dev/null
-fi
+bench_build build-release
 export TOPOS_BENCH_NO_BUILD=1
 
-work=$(mktemp -d)
+# $work, removed on exit; the openssl s_server below is stopped first.
+bench_make_workdir
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+  bench_cleanup
+}
 trap cleanup EXIT
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%Y-%m-%d)"
+echo "$(bench_machine), $(date -u +%Y-%m-%d)"
 
 # Reference 1: ECDSA P-256 signatures per second, one core.
 sign_rate=$(openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1)}')

@@ -1,0 +1,158 @@
+# shellcheck shell=bash disable=SC2034,SC2154
+# (SC2034, SC2154: the scripts read ticks and set build and port.)
+# Shared pieces of the benchmark scripts (scripts/bench-*.sh): building or
+# reusing the Release build, a work directory that is removed on exit, one
+# controller started in it, the simulated agents' swarm, and the CPU time
+# and memory of a process. Not a script of its own: source it from the
+# checkout's root after `set -euo pipefail`:
+#   cd "$(dirname "$0")/.."
+#   source scripts/bench-lib.sh
+#
+# What a script sets, and before which call:
+#   build  the build directory whose binaries are run (its controller/,
+#          agent/, tests/bench/): before bench_new_controller (or
+#          bench_init_controller, bench_start_controller,
+#          bench_wait_for_controller).
+#   port   the controller's port on 127.0.0.1: before bench_new_controller
+#          (bench_init_controller).
+#   swarm_pid  the pid of the topos-swarm a script starts (after
+#          bench_make_workdir, which empties it), for bench_wait_for_swarm,
+#          bench_stop_swarm and bench_cleanup.
+#   bench_fail_logs  (optional array) more logs for bench_fail to show.
+# What the library sets:
+#   ticks           on sourcing: clock ticks per second, bench_cpu_ticks' unit.
+#   work            bench_make_workdir: a new temporary directory.
+#   controller_pid  bench_start_controller: the controller running now.
+#   TOPOS_CONTROLLER, TOPOS_CREDS  bench_wait_for_controller exports them,
+#                   so toposctl reaches the controller as its administrator.
+#
+# The EXIT trap: bench_make_workdir sets `trap bench_cleanup EXIT`. A script
+# with processes of its own to stop sets its own EXIT trap after that, which
+# stops them and then calls bench_cleanup.
+
+ticks=$(getconf CLK_TCK)
+bench_fail_logs=()
+
+# Unless TOPOS_BENCH_NO_BUILD is set: installs the build dependencies and
+# builds DIR in Release, printing nothing but errors.
+bench_build() {
+  if [ -z "${TOPOS_BENCH_NO_BUILD:-}" ]; then
+    bash scripts/install-deps.sh > /dev/null
+    bash scripts/build.sh "$1" Release > /dev/null
+  fi
+}
+
+# Enough file descriptors for thousands of connections: 65,536, or the hard
+# limit when that is lower.
+bench_raise_fd_limit() {
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+}
+
+# "machine: 2 cores, <CPU model>, 8 GiB"
+bench_machine() {
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
+}
+
+# Makes $work, empties controller_pid and swarm_pid, and sets the EXIT trap.
+bench_make_workdir() {
+  work=$(mktemp -d)
+  controller_pid=""
+  swarm_pid=""
+  trap bench_cleanup EXIT
+}
+
+# Stops the swarm and the controller when they run, waits for every
+# background job and removes $work.
+bench_cleanup() {
+  if [ -n "${swarm_pid:-}" ]; then kill "$swarm_pid" 2>/dev/null || true; fi
+  if [ -n "${controller_pid:-}" ]; then kill "$controller_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+
+# bench_fail MESSAGE: "FAIL: MESSAGE" and the last 20 lines of every log in
+# $work and of bench_fail_logs, on stderr; exits 1.
+bench_fail() {
+  local f
+  echo "FAIL: $*" >&2
+  for f in "$work"/*.log "${bench_fail_logs[@]}"; do
+    if [ -f "$f" ]; then echo "--- $f"; tail -20 "$f"; fi
+  done >&2
+  exit 1
+}
+
+# A new controller in $work/ctl, controller.bench.test listening on
+# 127.0.0.1:$port, with its administrator's credentials in $work/ctl/admin.
+bench_init_controller() {
+  "$build/controller/topos-controller" init --data-dir "$work/ctl" --name controller.bench.test \
+    --listen "127.0.0.1:$port" > /dev/null
+}
+
+# Runs the controller of $work/ctl in the background (log level warn, its
+# output appended to $work/controller.log) and sets controller_pid; does not
+# wait for it to answer (bench_wait_for_controller does).
+bench_start_controller() {
+  GRPC_VERBOSITY=ERROR "$build/controller/topos-controller" --log-level warn run \
+    --data-dir "$work/ctl" >> "$work/controller.log" 2>&1 &
+  controller_pid=$!
+}
+
+# Exports TOPOS_CONTROLLER and TOPOS_CREDS, then waits up to 10 s until
+# `toposctl hosts` answers; bench_fail when it does not.
+bench_wait_for_controller() {
+  export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
+  local _
+  for _ in $(seq 1 100); do
+    "$build/controller/cli/toposctl" hosts > /dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  bench_fail "controller did not come up"
+}
+
+# bench_wait_for_swarm COUNT: waits until the swarm ($swarm_pid, started with
+# --ready-file "$work/ready") has connected its agents; bench_fail when it
+# ended before that or connected fewer than COUNT.
+bench_wait_for_swarm() {
+  until [ -e "$work/ready" ]; do
+    kill -0 "$swarm_pid" 2>/dev/null || bench_fail "swarm ended before its agents were connected"
+    sleep 0.2
+  done
+  [ "$(cat "$work/ready")" -eq "$1" ] || bench_fail "only $(cat "$work/ready") of $1 agents connected"
+}
+
+# bench_stop_swarm SIGNAL: sends SIGNAL (TERM, INT) to the swarm, which then
+# prints its totals to its log, waits for it to end and empties swarm_pid.
+bench_stop_swarm() {
+  kill "-$1" "$swarm_pid" 2>/dev/null || true
+  wait "$swarm_pid" || true
+  swarm_pid=""
+}
+
+# bench_cpu_ticks PID: the user + system CPU time PID has used, in clock
+# ticks ($ticks a second); 0 when it is gone.
+bench_cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# bench_status_kib PID FIELD: a memory field of /proc/PID/status in KiB
+# (VmRSS: resident now, VmHWM: its peak).
+bench_status_kib() {
+  awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"
+}
+
+# bench_rss_mib PID: resident memory of PID in MiB, one decimal.
+bench_rss_mib() {
+  awk '$1 == "VmRSS:" {printf "%.1f", $2 / 1024}' "/proc/$1/status"
+}
+
+# A new controller on 127.0.0.1:$port, running and answering:
+# bench_init_controller, bench_start_controller, bench_wait_for_controller.
+bench_new_controller() {
+  bench_init_controller
+  bench_start_controller
+  bench_wait_for_controller
+}
+
+# Seconds since the epoch, to the nanosecond; and in milliseconds.
+bench_now() { date +%s.%N; }
+bench_now_ms() { date +%s%3N; }
