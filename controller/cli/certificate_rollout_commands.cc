@@ -2,12 +2,12 @@
 // [--effective-at TIME] [strategy flags] [--wait]`: renews the service
 // certificates of the chosen hosts through the rollout engine, in batches.
 #include <chrono>
-#include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "controller/cli/commands.h"
 #include "controller/cli/rollout_flags.h"
-#include "controller/cli/rollout_view.h"
 #include "controller/cli/rollout_watch.h"
 
 namespace topos::cli {
@@ -54,30 +54,14 @@ int StartCertificateRollout(const ConnectionOptions& connection,
                  &response)) {
     return 1;
   }
-  const v1::Rollout& rollout = response.rollout();
-  if (options.output == "json") {
-    std::cout << ToJson(response) << "\n";
-  } else {
-    int hosts = 0;
-    for (const auto& pool : rollout.pools()) hosts += pool.hosts_size();
-    std::cout << "certificate rollout " << rollout.id() << " "
-              << (rollout.state() == "scheduled" ? ScheduleText(rollout) : "started") << ": "
-              << hosts << " host" << (hosts == 1 ? "" : "s") << " in " << rollout.pools_size()
-              << " pool" << (rollout.pools_size() == 1 ? "" : "s")
-              << (rollout.reissue() ? ", every certificate reissued"
-                                    : ", certificates renewed where due")
-              << "\n";
-    for (const auto& note : response.converged()) std::cout << "  left out: " << note << "\n";
-  }
-  if (!options.wait) {
-    if (options.output != "json") {
-      std::cout << "follow it with: toposctl rollout watch " << rollout.id() << "\n";
-    }
-    return 0;
-  }
-  WatchOptions watch;
-  watch.all_steps = options.all_steps;
-  return WatchRollout(connection, rollout.id(), watch);
+  StartedReport report;
+  report.what = "certificate rollout";
+  report.detail = response.rollout().reissue() ? ", every certificate reissued"
+                                               : ", certificates renewed where due";
+  report.output = options.output;
+  report.wait = options.wait;
+  report.all_steps = options.all_steps;
+  return ReportStartedRollout(connection, response, report);
 }
 
 }  // namespace

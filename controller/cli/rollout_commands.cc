@@ -77,25 +77,13 @@ struct StartOptions {
 
 int ReportStarted(const ConnectionOptions& connection, const v1::StartRolloutResponse& response,
                   const StartOptions& options) {
-  const v1::Rollout& rollout = response.rollout();
-  if (options.output == "json") {
-    std::cout << ToJson(response) << "\n";
-  } else {
-    int hosts = 0;
-    for (const auto& pool : rollout.pools()) hosts += pool.hosts_size();
-    std::cout << "rollout " << rollout.id() << " started: " << hosts << " host"
-              << (hosts == 1 ? "" : "s") << " in " << rollout.pools_size() << " pool"
-              << (rollout.pools_size() == 1 ? "" : "s") << " (topology version "
-              << rollout.topology_version() << ")\n";
-    for (const auto& note : response.converged()) std::cout << "  left out: " << note << "\n";
-  }
-  if (!options.wait) {
-    if (options.output != "json") std::cout << "follow it with: toposctl rollout watch " << rollout.id() << "\n";
-    return 0;
-  }
-  WatchOptions watch;
-  watch.all_steps = options.all_steps;
-  return WatchRollout(connection, rollout.id(), watch);
+  StartedReport report;
+  report.detail =
+      " (topology version " + std::to_string(response.rollout().topology_version()) + ")";
+  report.output = options.output;
+  report.wait = options.wait;
+  report.all_steps = options.all_steps;
+  return ReportStartedRollout(connection, response, report);
 }
 
 int Start(const ConnectionOptions& connection, const StartOptions& options) {

@@ -120,4 +120,29 @@ int WatchRollout(const ConnectionOptions& connection, const std::string& id,
   }
 }
 
+int ReportStartedRollout(const ConnectionOptions& connection,
+                         const v1::StartRolloutResponse& response, const StartedReport& report) {
+  const v1::Rollout& rollout = response.rollout();
+  if (report.output == "json") {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    int hosts = 0;
+    for (const auto& pool : rollout.pools()) hosts += pool.hosts_size();
+    std::cout << report.what << " " << rollout.id() << " "
+              << (rollout.state() == "scheduled" ? ScheduleText(rollout) : "started") << ": "
+              << hosts << " host" << (hosts == 1 ? "" : "s") << " in " << rollout.pools_size()
+              << " pool" << (rollout.pools_size() == 1 ? "" : "s") << report.detail << "\n";
+    for (const auto& note : response.converged()) std::cout << "  left out: " << note << "\n";
+  }
+  if (!report.wait) {
+    if (report.output != "json") {
+      std::cout << "follow it with: toposctl rollout watch " << rollout.id() << "\n";
+    }
+    return 0;
+  }
+  WatchOptions watch;
+  watch.all_steps = report.all_steps;
+  return WatchRollout(connection, rollout.id(), watch);
+}
+
 }  // namespace topos::cli
