@@ -105,9 +105,10 @@ Result<std::unique_ptr<ControllerServer>> ControllerServer::Start(DataDir data_d
   state->context.identity_grace = options.identity_grace;
   state->reconnect_rate = options.reconnect_rate;
   state->revocations.Add(*revoked);
-  // A fresh CRL at every start (so one exists, listing every revocation),
+  // A CRL listing every revocation exists from the start (the one of the
+  // last run, if still current: agents then keep their trust generation),
   // then re-signed in the background before it gets old.
-  TOPOS_RETURN_IF_ERROR(state->crl.Refresh(std::chrono::system_clock::now()));
+  TOPOS_RETURN_IF_ERROR(state->crl.RefreshIfStale(std::chrono::system_clock::now()));
   state->crl.Start();
   // Agents hold the bundle and CRL in their local stores (TrustUpdate).
   state->trust.PublishBundle(state->issuer.CaBundlePem());

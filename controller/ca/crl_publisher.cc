@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 #include <vector>
@@ -49,9 +50,26 @@ void CrlPublisher::Load() {
                  info.status().message());
     return;
   }
+  std::vector<std::string> serials;
+  for (const auto& entry : info->revoked) serials.push_back(entry.serial_hex);
+  std::sort(serials.begin(), serials.end());
   std::lock_guard lock(mutex_);
   current_ = {*pem, *pem, info->this_update, info->next_update, info->number,
               info->revoked.size()};
+  current_serials_ = std::move(serials);
+}
+
+Status CrlPublisher::RefreshIfStale(TimePoint now, bool* signed_now) {
+  if (signed_now != nullptr) *signed_now = false;
+  if (!DueForResign(now) && previous_() == nullptr) {
+    auto serials = store_.ListRevokedSerials();
+    if (!serials.ok()) return serials.status().WithContext("listing revoked certificates for the CRL");
+    std::sort(serials->begin(), serials->end());
+    std::lock_guard lock(mutex_);
+    if (*serials == current_serials_) return Status::Ok();
+  }
+  if (signed_now != nullptr) *signed_now = true;
+  return Refresh(now);
 }
 
 Status CrlPublisher::Refresh(TimePoint now) {
@@ -73,6 +91,8 @@ Status CrlPublisher::Refresh(TimePoint now) {
       revoked_at[request.serial] = *request.revoked_at;
     }
   }
+  std::vector<std::string> signed_serials = *serials;
+  std::sort(signed_serials.begin(), signed_serials.end());
   std::vector<certs::RevokedEntry> entries;
   entries.reserve(serials->size());
   for (const auto& serial : *serials) {
@@ -101,6 +121,7 @@ Status CrlPublisher::Refresh(TimePoint now) {
   {
     std::lock_guard lock(mutex_);
     current_ = next;
+    current_serials_ = std::move(signed_serials);
     listener = listener_;
   }
   if (listener) listener(next);

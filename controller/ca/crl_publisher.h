@@ -33,6 +33,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "certs/certificate_authority.h"
 #include "common/status.h"
@@ -85,6 +86,13 @@ class CrlPublisher {
   // serves it. On error (Store, signing or disk) the previous CRL stays
   // published and the error names what failed.
   Status Refresh(TimePoint now);
+  // Refresh()es unless the published CRL (e.g. the one read back at start)
+  // already lists exactly the Store's revoked serials, is signed by the
+  // current CA with no previous CA to cover, and is not DueForResign(now).
+  // The controller calls it at start: a restart then keeps the hosts' trust
+  // generation, instead of every agent rewriting its CRL when it returns.
+  // Sets *signed_now (if given) to whether it signed.
+  Status RefreshIfStale(TimePoint now, bool* signed_now = nullptr);
 
   // The CRL now published.
   PublishedCrl Current() const;
@@ -119,6 +127,7 @@ class CrlPublisher {
 
   mutable std::mutex mutex_;
   PublishedCrl current_;  // guarded by mutex_
+  std::vector<std::string> current_serials_;  // current_'s entries, sorted; guarded by mutex_
   std::function<void(const PublishedCrl&)> listener_;  // guarded by mutex_
 
   std::mutex thread_mutex_;

@@ -156,6 +156,50 @@ TEST_F(CrlPublisherTest, NumberIncreasesOnEveryRefreshAndSurvivesARestart) {
   EXPECT_EQ(restarted->Current().number, 3u);
 }
 
+TEST_F(CrlPublisherTest, RestartKeepsACurrentCrlAndReSignsAStaleOne) {
+  InsertCertificate("5d5c3f6493ecef06871d06487aa482ab");
+  InsertCertificate("6e6c3f6493ecef06871d06487aa482ab");
+  Revoke("5d5c3f6493ecef06871d06487aa482ab", kT0);
+  std::string first;
+  {
+    auto publisher = NewPublisher();
+    bool signed_now = false;
+    ASSERT_TRUE(publisher->RefreshIfStale(kT0, &signed_now).ok());  // no file yet
+    EXPECT_TRUE(signed_now);
+    first = publisher->Current().pem;
+  }
+  {
+    // Nothing revoked meanwhile, not due: the same CRL, so the same trust
+    // generation for every agent.
+    auto restarted = NewPublisher();
+    bool signed_now = true;
+    ASSERT_TRUE(restarted->RefreshIfStale(kT0 + hours(1), &signed_now).ok());
+    EXPECT_FALSE(signed_now);
+    EXPECT_EQ(restarted->Current().pem, first);
+    EXPECT_EQ(restarted->Current().number, 1u);
+  }
+  // A revocation recorded but not published before the stop (a crash).
+  Revoke("6e6c3f6493ecef06871d06487aa482ab", kT0 + hours(2));
+  {
+    auto restarted = NewPublisher();
+    bool signed_now = false;
+    ASSERT_TRUE(restarted->RefreshIfStale(kT0 + hours(3), &signed_now).ok());
+    EXPECT_TRUE(signed_now);
+    EXPECT_THAT(Serials(MustParse(restarted->Current().pem)),
+                ElementsAre("5d5c3f6493ecef06871d06487aa482ab", "6e6c3f6493ecef06871d06487aa482ab"));
+    EXPECT_EQ(restarted->Current().number, 2u);
+  }
+  {
+    // Half of its validity gone: re-signed even with nothing new.
+    auto restarted = NewPublisher();
+    bool signed_now = false;
+    ASSERT_TRUE(
+        restarted->RefreshIfStale(kT0 + hours(3) + kHalfValidity + seconds(1), &signed_now).ok());
+    EXPECT_TRUE(signed_now);
+    EXPECT_EQ(restarted->Current().number, 3u);
+  }
+}
+
 TEST_F(CrlPublisherTest, CorruptOrForeignFileIsReplaced) {
   std::ofstream(crl_file_) << "not a CRL";
   auto publisher = NewPublisher();

@@ -65,6 +65,14 @@ TEST_F(FleetTest, AgentsReconnectAfterControllerRestart) {
     links.push_back(StartLink(host));
   }
   ASSERT_TRUE(Eventually([&] { return controller_->connected_agents() == 3; }));
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& link : links) {
+      if (link->trust_updates_applied() == 0) return false;
+    }
+    return true;
+  }));
+  std::vector<int> trust_updates;
+  for (const auto& link : links) trust_updates.push_back(link->trust_updates_applied());
   StopController();
   ASSERT_TRUE(Eventually([&] {
     for (const auto& link : links) {
@@ -82,6 +90,11 @@ TEST_F(FleetTest, AgentsReconnectAfterControllerRestart) {
     return true;
   }));
   for (const auto& host : kHosts) EXPECT_EQ(StatusOf(host), "online");
+  // Nothing was revoked: the restarted controller serves the same CRL, so
+  // no agent had to rewrite its trust files.
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    EXPECT_EQ(links[i]->trust_updates_applied(), trust_updates[i]) << kHosts[i];
+  }
 }
 
 TEST_F(FleetTest, AfterALongOutageAgentsReturnWithinTheWindowTheControllerNamed) {
