@@ -16,6 +16,7 @@
 #include "agent/link/enroller.h"
 #include "agent/state/agent_state.h"
 #include "common/file_io.h"
+#include "common/grpc_runtime.h"
 #include "common/logging.h"
 #include "common/text.h"
 
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
   // two. Two are plenty for an agent that mostly waits. Set before any
   // thread starts, so that every thread is bound by it.
   mallopt(M_ARENA_MAX, 2);
+  topos::TuneGrpcRuntime();
   CLI::App app{"topos-agent: the Topos agent.\n"
                "Enrolls this host with a controller once, then keeps a mutual-TLS link to it."};
   app.require_subcommand(1);

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/grpc_runtime.h"
 #include "common/logging.h"
 #include "common/text.h"
 #include "controller/server.h"
@@ -62,6 +63,7 @@ int RunServe(const std::string& data_dir, const topos::controller::ServerOptions
 }  // namespace
 
 int main(int argc, char** argv) {
+  topos::TuneGrpcRuntime();
   CLI::App app{"topos-controller: the Topos controller daemon.\n"
                "Holds the CA and the state, and serves agents and operators over mutual TLS."};
   app.require_subcommand(1);

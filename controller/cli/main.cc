@@ -4,6 +4,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "common/grpc_runtime.h"
 #include "common/text.h"
 #include "controller/cli/commands.h"
 
@@ -32,6 +33,7 @@ std::string ToJson(const google::protobuf::Message& message) {
 }  // namespace topos::cli
 
 int main(int argc, char** argv) {
+  topos::TuneGrpcRuntime();
   CLI::App app{"toposctl: operate a Topos controller.\n"
                "Finds the controller with --controller or TOPOS_CONTROLLER (default "
                "localhost:7443)\nand your operator credentials with --creds or TOPOS_CREDS "

@@ -20,6 +20,7 @@
 #include "agent/link/controller_link.h"
 #include "agent/link/enroller.h"
 #include "common/file_io.h"
+#include "common/grpc_runtime.h"
 #include "common/grpc_tls.h"
 #include "tests/bench/noop_step_runner.h"
 #include "topos/v1/admin.grpc.pb.h"
@@ -101,6 +102,7 @@ std::string SwarmTopology(const std::string& pattern, int count, const std::stri
 }  // namespace
 
 int main(int argc, char** argv) {
+  topos::TuneGrpcRuntime();
   CLI::App app{"topos-swarm: simulate N agents against one controller and print figures"};
   std::string controller, creds, state_root, pattern = "sim-{n}.bench.test", heartbeat = "30";
   int count = 100, concurrency = 4, hold_seconds = 20, controller_pid = 0, publish_rounds = 0;
