@@ -74,8 +74,8 @@ class DeployReactor final : public grpc::ServerWriteReactor<topos::v1::DeployEve
       return FinishWith(ToGrpc(Status::FailedPrecondition(
           "no topology is published: run toposctl topology publish first")));
     }
-    auto slice = topology::BuildHostSlice(*published.topology, fqdn, published.version,
-                                          published.created_at_unix);
+    // The version's own index: the slice in time proportional to it.
+    auto slice = published.slices->Build(fqdn, published.version, published.created_at_unix);
     if (!slice) {
       return FinishWith(ToGrpc(Status::NotFound("host \"" + fqdn + "\" is not in topology version " +
                                                 std::to_string(published.version))));

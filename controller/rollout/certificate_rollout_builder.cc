@@ -14,7 +14,7 @@ namespace {
 
 std::string Utc(std::int64_t unix_seconds) { return FormatUnixUtc(unix_seconds); }
 
-Status CheckSelection(const v1::Topology& topology, std::uint64_t version,
+Status CheckSelection(const topology::HostSliceIndex& slices, std::uint64_t version,
                       const std::map<std::string, HostActual>& enrolled,
                       const CertificateSelection& selection) {
   const int given = (selection.hosts.empty() ? 0 : 1) + (selection.pools.empty() ? 0 : 1) +
@@ -24,7 +24,7 @@ Status CheckSelection(const v1::Topology& topology, std::uint64_t version,
         "give exactly one of --pool POOL, --host FQDN or --all to say whose certificates to renew");
   }
   for (const auto& host : selection.hosts) {
-    if (topology::PlaceHost(topology, host).pools.empty()) {
+    if (slices.Place(host).pools.empty()) {
       return Status::InvalidArgument("--host " + host + ": no pool of topology version " +
                                      std::to_string(version) + " has this host");
     }
@@ -34,7 +34,7 @@ Status CheckSelection(const v1::Topology& topology, std::uint64_t version,
     }
   }
   std::set<std::string> known;
-  for (const auto& pool : topology.pools()) known.insert(pool.name());
+  for (const auto& pool : slices.topology().pools()) known.insert(pool.name());
   for (const auto& pool : selection.pools) {
     if (!known.contains(pool)) {
       return Status::InvalidArgument("--pool " + pool + ": topology version " +
@@ -50,8 +50,9 @@ Status CheckSelection(const v1::Topology& topology, std::uint64_t version,
 Result<BuiltRollout> BuildCertificateRollout(const BuildInput& input,
                                              const CertificateSelection& selection) {
   const v1::Topology& topology = *input.topology;
+  const auto slices = SliceIndexFor(input);
   TOPOS_RETURN_IF_ERROR(
-      CheckSelection(topology, input.topology_version, input.enrolled, selection));
+      CheckSelection(*slices, input.topology_version, input.enrolled, selection));
   const std::set<std::string> hosts(selection.hosts.begin(), selection.hosts.end());
   const std::set<std::string> pools(selection.pools.begin(), selection.pools.end());
 
@@ -73,8 +74,7 @@ Result<BuiltRollout> BuildCertificateRollout(const BuildInput& input,
         built.left_out.push_back(host + ": not enrolled");
         continue;
       }
-      auto slice = topology::BuildHostSlice(topology, host, input.topology_version,
-                                            input.published_at_unix);
+      auto slice = slices->Build(host, input.topology_version, input.published_at_unix);
       if (!slice) continue;  // it is in this pool, so this does not happen
       const std::string prefix = input.rollout_id + "-" + std::to_string(host_index + 1);
       std::vector<v1::RunStep> steps;

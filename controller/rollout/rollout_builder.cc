@@ -81,11 +81,20 @@ std::string ServiceVersion(const std::vector<v1::ServiceReport>& services, const
 
 }  // namespace
 
+std::shared_ptr<const topology::HostSliceIndex> SliceIndexFor(const BuildInput& input) {
+  if (input.slices != nullptr && &input.slices->topology() == input.topology) return input.slices;
+  std::shared_ptr<const v1::Topology> indexed =
+      input.published.get() == input.topology ? input.published
+                                              : std::make_shared<const v1::Topology>(*input.topology);
+  return std::make_shared<const topology::HostSliceIndex>(std::move(indexed));
+}
+
 Result<BuiltRollout> BuildDeployRollout(const BuildInput& input) {
   const v1::Topology& topology = *input.topology;
+  const auto slices = SliceIndexFor(input);
   std::set<std::string> only(input.only_hosts.begin(), input.only_hosts.end());
   for (const auto& host : only) {
-    auto placement = topology::PlaceHost(topology, host);
+    auto placement = slices->Place(host);
     if (placement.pools.empty()) {
       return Status::InvalidArgument("--host " + host + ": no pool of topology version " +
                                      std::to_string(input.topology_version) + " has this host");
@@ -108,9 +117,8 @@ Result<BuiltRollout> BuildDeployRollout(const BuildInput& input) {
         built.left_out.push_back(host + ": not enrolled");
         continue;
       }
-      auto slice = topology::BuildHostSlice(topology, host, input.topology_version,
-                                            input.published_at_unix);
-      if (!slice) continue;  // PlaceHost found it, so this does not happen
+      auto slice = slices->Build(host, input.topology_version, input.published_at_unix);
+      if (!slice) continue;  // it is in this pool, so this does not happen
       HostPlan plan = PlanHost(*slice, actual->second, input.resolve, input.now);
       if (!plan.error.empty()) {
         return Status::FailedPrecondition("cannot plan " + host + ": " + plan.error);
@@ -152,6 +160,7 @@ Result<BuiltRollout> BuildDeployRollout(const BuildInput& input) {
 }
 
 Result<BuiltRollout> BuildRollbackRollout(const BuildInput& input, const v1::Rollout& earlier) {
+  const auto slices = SliceIndexFor(input);
   BuiltRollout built;
   std::map<std::string, PoolHosts> pools;
   std::map<std::uint32_t, std::vector<std::string>, std::greater<>> stage_pools;
@@ -165,8 +174,8 @@ Result<BuiltRollout> BuildRollbackRollout(const BuildInput& input, const v1::Rol
         continue;
       }
       v1::HostConfig slice;
-      if (auto found = topology::BuildHostSlice(*input.topology, host.host_fqdn(),
-                                                input.topology_version, input.published_at_unix)) {
+      if (auto found =
+              slices->Build(host.host_fqdn(), input.topology_version, input.published_at_unix)) {
         slice = std::move(*found);
       }
       slice.set_host_fqdn(host.host_fqdn());

@@ -33,6 +33,7 @@
 #include "controller/deploy/deploy_plan.h"
 #include "controller/rollout/engine.h"
 #include "controller/rollout/planner.h"
+#include "controller/topology/host_slice.h"
 #include "topos/v1/rollout.pb.h"
 #include "topos/v1/topology.pb.h"
 
@@ -41,6 +42,10 @@ namespace topos::rollout {
 struct BuildInput {
   const v1::Topology* topology = nullptr;
   std::shared_ptr<const v1::Topology> published;  // optional: keeps *topology alive
+  // Optional: *topology indexed (PublishedTopology::slices of its version).
+  // Used only when slices->topology() is *topology; otherwise each build
+  // indexes *topology once itself (O(its size)).
+  std::shared_ptr<const topology::HostSliceIndex> slices;
   std::uint64_t topology_version = 0;
   std::int64_t published_at_unix = 0;
   std::vector<v1::Role> roles;                 // the catalog published with it (deploy_after)
@@ -59,6 +64,13 @@ struct BuiltRollout {
   std::map<std::string, std::vector<v1::ServiceBefore>> before;  // by host
   std::vector<std::string> left_out;  // "sql01.contoso.test: converged", for people
 };
+
+// The index every builder places hosts and builds their slices with, so a
+// rollout costs O(topology + slices) rather than O(hosts x topology):
+// input.slices when it indexes *input.topology, else a new index of
+// *input.topology (sharing input.published when it is that topology, else
+// on a copy of it).
+std::shared_ptr<const topology::HostSliceIndex> SliceIndexFor(const BuildInput& input);
 
 // FailedPrecondition when nothing needs a change (naming how many hosts are
 // converged) or a planned host's artifact is missing (the deploy would fail

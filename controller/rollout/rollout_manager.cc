@@ -135,6 +135,7 @@ Result<BuildInput> RolloutManager::NewBuildInput(const RolloutStrategy& strategy
   BuildInput input;
   input.published = published.topology;
   input.topology = published.topology.get();
+  input.slices = published.slices;  // the published version's index: no second pass
   input.topology_version = published.version;
   input.published_at_unix = published.created_at_unix;
   input.enrolled = std::move(*enrolled);
