@@ -46,6 +46,7 @@ storm=""
 if [ "$restart" = 1 ]; then
   # Reconnect storm: a graceful stop, then a start; the agents find it again
   # on their own (jittered back-off), and the swarm notes when all are back.
+  swarm_before=$(bench_cpu_ticks "$swarm_pid")
   kill -TERM "$controller_pid"
   wait "$controller_pid" 2>/dev/null || true
   restarted_ms=$(bench_now_ms)
@@ -60,9 +61,10 @@ if [ "$restart" = 1 ]; then
   if [ -s "$work/reconnected" ]; then
     read -r _ back_ms back_count < "$work/reconnected"
     storm=$(awk -v r="$restarted_ms" -v b="$back_ms" -v n="$back_count" -v hs="${TOPOS_BENCH_HANDSHAKE_RATE:-}" \
-      -v cpu="$(bench_cpu_ticks "$controller_pid")" -v hz="$ticks" 'BEGIN {
+      -v cpu="$(bench_cpu_ticks "$controller_pid")" -v hz="$ticks" \
+      -v swarm="$(( $(bench_cpu_ticks "$swarm_pid") - swarm_before ))" -v cores="$(nproc)" 'BEGIN {
         t = (b - r) / 1000
-        printf "reconnect storm: controller restarted, all %d agents connected again %.1f s after it started (controller CPU %.1f s)", n, t, cpu / hz
+        printf "reconnect storm: controller restarted, all %d agents connected again %.1f s after it started (controller CPU %.1f s, swarm CPU %.1f s: %.0f%% of %d cores)", n, t, cpu / hz, swarm / hz, 100 * (cpu + swarm) / hz / (cores * t), cores
         if (hs > 0) printf "; handshake-limited time %d / %d per s = %.1f s, ratio %.2f (goal <= 1.5)", n, hs, n / hs, t / (n / hs)
         printf "\n"
       }')
