@@ -13,6 +13,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "controller/store/store.h"
@@ -80,6 +83,22 @@ class Statement {
   Status status_;  // first prepare/bind error
   int changes_ = 0;
 };
+
+// Steps `query` to its end and returns `read(query)` for each row, in the
+// order SQLite returns them. `read` sees the current row and returns a value
+// (not a Result). The first step error (including a deferred prepare or bind
+// error) is returned as is and the rows read before it are dropped.
+template <typename Read>
+auto CollectRows(Statement& query, Read read)
+    -> Result<std::vector<std::decay_t<std::invoke_result_t<Read&, const Statement&>>>> {
+  std::vector<std::decay_t<std::invoke_result_t<Read&, const Statement&>>> rows;
+  for (;;) {
+    Result<bool> row = query.Next();
+    if (!row.ok()) return row.status();
+    if (!*row) return rows;
+    rows.push_back(read(std::as_const(query)));
+  }
+}
 
 class Transaction {
  public:

@@ -84,14 +84,7 @@ Result<std::vector<TokenRecord>> SqliteStore::ListTokens() {
       db_,
       "SELECT " + std::string(kTokenColumns) + " FROM tokens ORDER BY created_at DESC, rowid DESC",
       "list tokens");
-  std::vector<TokenRecord> tokens;
-  for (;;) {
-    Result<bool> row = query.Next();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    tokens.push_back(ReadToken(query));
-  }
-  return tokens;
+  return sqlite::CollectRows(query, ReadToken);
 }
 
 Status SqliteStore::RevokeToken(const std::string& id, TimePoint at) {

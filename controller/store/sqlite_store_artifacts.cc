@@ -107,14 +107,7 @@ Result<std::vector<ArtifactRecord>> SqliteStore::ListArtifacts(const std::string
   sql += " ORDER BY service, pushed_at, version";
   Statement query(db_, sql, "list artifacts");
   if (!service.empty()) query.BindText(1, service);
-  std::vector<ArtifactRecord> artifacts;
-  for (;;) {
-    Result<bool> row = query.Next();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    artifacts.push_back(ReadArtifact(query));
-  }
-  return artifacts;
+  return sqlite::CollectRows(query, ReadArtifact);
 }
 
 }  // namespace topos::controller

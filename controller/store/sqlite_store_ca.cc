@@ -15,6 +15,15 @@ using sqlite::Statement;
 
 std::string Describe(const std::string& id) { return "CA rotation " + Quoted(id); }
 
+CaRotationRecord ReadRotation(const Statement& row) {
+  CaRotationRecord record;
+  record.id = row.ColumnText(0);
+  record.created_at = row.ColumnTime(1);
+  record.updated_at = row.ColumnTime(2);
+  record.snapshot = row.ColumnBlob(3);
+  return record;
+}
+
 }  // namespace
 
 Status SqliteStore::CreateCaRotation(const CaRotationRecord& rotation) {
@@ -51,19 +60,7 @@ Result<std::vector<CaRotationRecord>> SqliteStore::ListCaRotations() {
                   "SELECT id, created_at, updated_at, snapshot FROM ca_rotations "
                   "ORDER BY created_at DESC, rowid DESC",
                   "list CA rotations");
-  std::vector<CaRotationRecord> rotations;
-  for (;;) {
-    Result<bool> row = query.Next();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    CaRotationRecord record;
-    record.id = query.ColumnText(0);
-    record.created_at = query.ColumnTime(1);
-    record.updated_at = query.ColumnTime(2);
-    record.snapshot = query.ColumnBlob(3);
-    rotations.push_back(std::move(record));
-  }
-  return rotations;
+  return sqlite::CollectRows(query, ReadRotation);
 }
 
 }  // namespace topos::controller
