@@ -14,6 +14,20 @@ namespace {
 
 std::string ErrnoText() { return std::strerror(errno); }
 
+// A rename is durable only once the directory holding the name is synced:
+// without it, a power loss after the rename can bring back the old file.
+Status SyncDirectoryOf(const std::filesystem::path& path) {
+  std::filesystem::path directory = path.parent_path();
+  if (directory.empty()) directory = ".";
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Internal("cannot open " + directory.string() + ": " + ErrnoText());
+  int synced = ::fsync(fd);
+  Status s = synced == 0 ? Status::Ok()
+                         : Status::Internal("cannot sync " + directory.string() + ": " + ErrnoText());
+  ::close(fd);
+  return s;
+}
+
 }  // namespace
 
 Status WriteFileAtomically(const std::filesystem::path& path, const std::string& content,
@@ -52,7 +66,7 @@ Status WriteFileAtomically(const std::filesystem::path& path, const std::string&
     ::unlink(tmp.c_str());
     return s;
   }
-  return Status::Ok();
+  return SyncDirectoryOf(path);
 }
 
 Result<std::string> ReadFile(const std::filesystem::path& path, std::size_t max_bytes) {

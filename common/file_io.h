@@ -12,7 +12,9 @@
 namespace topos {
 
 // Writes `content` to `path` atomically with permission bits `mode`
-// (0600 for keys). The mode is set before any byte is written.
+// (0600 for keys). The mode is set before any byte is written; the file and
+// then its directory are synced, so once this returns the new content
+// survives a power loss.
 Status WriteFileAtomically(const std::filesystem::path& path, const std::string& content,
                            unsigned mode = 0644);
 
