@@ -10,13 +10,11 @@
 
 namespace topos::controller {
 
-Status ServiceCertificates::Issue(CertificateRequestRecord& request,
+Status ServiceCertificates::Issue(CertificateRequestRecord& request, const certs::Csr& csr,
                                   const std::vector<std::string>& allowed,
                                   const std::string& decided_by,
                                   std::chrono::system_clock::time_point now) {
-  auto csr = certs::Csr::FromPem(request.csr_pem);
-  if (!csr.ok()) return Status::InvalidArgument("bad CSR: " + csr.status().message());
-  auto certificate = issuer_.IssueServiceCertificate(*csr, request.host_fqdn, allowed);
+  auto certificate = issuer_.IssueServiceCertificate(csr, request.host_fqdn, allowed);
   if (!certificate.ok()) return certificate.status();
   request.state = CertificateRequestState::kIssued;
   request.decided_at = now;
@@ -70,7 +68,7 @@ Result<CertificateRequestRecord> ServiceCertificates::Request(
   request.csr_pem = csr_pem;
   request.requested_at = now;
   if (grant->ungranted.empty()) {
-    TOPOS_RETURN_IF_ERROR(Issue(request, grant->granted, "policy", now));
+    TOPOS_RETURN_IF_ERROR(Issue(request, *csr, grant->granted, "policy", now));
     spdlog::info("host={} service={} certificate {} issued by policy", host_fqdn, service,
                  request.serial);
   } else {
@@ -105,7 +103,9 @@ Result<CertificateRequestRecord> ServiceCertificates::Decide(
                                                                                          : "denied"));
   }
   if (approve) {
-    TOPOS_RETURN_IF_ERROR(Issue(*request, request->names, operator_name, now));
+    auto csr = certs::Csr::FromPem(request->csr_pem);
+    if (!csr.ok()) return Status::InvalidArgument("bad CSR: " + csr.status().message());
+    TOPOS_RETURN_IF_ERROR(Issue(*request, *csr, request->names, operator_name, now));
     request->reason = reason.empty() ? "approved by " + operator_name : reason;
   } else {
     request->state = CertificateRequestState::kDenied;
