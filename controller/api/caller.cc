@@ -2,10 +2,21 @@
 
 #include <algorithm>
 
-#include "certs/certificate.h"
+#include "controller/api/caller_certificate_cache.h"
 #include "controller/ca/certificate_issuer.h"
 
 namespace topos::controller {
+namespace {
+
+// Room for every agent and operator of a large fleet (about 200 bytes each).
+constexpr std::size_t kCachedCallerCertificates = 32768;
+
+CallerCertificateCache& CallerCertificates() {
+  static CallerCertificateCache cache(kCachedCallerCertificates);
+  return cache;
+}
+
+}  // namespace
 
 grpc::Status IdentifyCaller(const grpc::ServerContextBase& context,
                             const RevocationList& revocations, const std::string& required_unit,
@@ -20,29 +31,29 @@ grpc::Status IdentifyCaller(const grpc::ServerContextBase& context,
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no client certificate on connection");
   }
   auto certificate =
-      certs::Certificate::FromPem(std::string_view(pems.front().data(), pems.front().size()));
+      CallerCertificates().Lookup(std::string_view(pems.front().data(), pems.front().size()));
   if (!certificate.ok()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "unreadable client certificate: " + certificate.status().message());
   }
-  if (revocations.IsRevoked(certificate->serial_hex())) {
+  if (revocations.IsRevoked(certificate->serial_hex)) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "certificate " + certificate->serial_hex() + " (" +
-                            certificate->common_name() + ") has been revoked");
+                        "certificate " + certificate->serial_hex + " (" +
+                            certificate->common_name + ") has been revoked");
   }
-  if (certificate->organizational_unit() != required_unit) {
+  if (certificate->organizational_unit != required_unit) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                         "this call is for " + required_unit + " certificates; \"" +
-                            certificate->common_name() + "\" holds a(n) " +
-                            (certificate->organizational_unit().empty()
+                            certificate->common_name + "\" holds a(n) " +
+                            (certificate->organizational_unit.empty()
                                  ? std::string("unknown")
-                                 : certificate->organizational_unit()) +
+                                 : certificate->organizational_unit) +
                             " certificate");
   }
-  caller->subject = certificate->common_name();
-  caller->unit = certificate->organizational_unit();
-  caller->serial = certificate->serial_hex();
-  caller->not_after = certificate->not_after();
+  caller->subject = certificate->common_name;
+  caller->unit = certificate->organizational_unit;
+  caller->serial = certificate->serial_hex;
+  caller->not_after = certificate->not_after;
   return grpc::Status::OK;
 }
 
