@@ -7,12 +7,6 @@
 #include <grpcpp/support/channel_arguments.h>
 
 namespace topos {
-namespace {
-
-// The controller's largest TLS record (gRPC's default is 16 KiB).
-constexpr int kServerTlsFrameBytes = 4096;
-
-}  // namespace
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsIdentity& identity) {
   grpc::SslServerCredentialsOptions options(
@@ -45,10 +39,6 @@ void ApplyServerSettings(grpc::ServerBuilder& builder) {
   // Agents ping every 30 s; allow that without calling it abuse.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  // Each connection keeps a TLS frame buffer of this size for its whole
-  // life; the 16 KiB default cost 18 MiB more RSS per 2,000 held agents
-  // (docs/benchmarks.md), and 4 KiB records do not slow artifact downloads.
-  builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, kServerTlsFrameBytes);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> MakeMutualTlsCredentials(const TlsIdentity& identity) {
