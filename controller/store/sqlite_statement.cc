@@ -34,12 +34,23 @@ std::int64_t ToUnixSeconds(TimePoint t) {
 TimePoint FromUnixSeconds(std::int64_t seconds) { return TimePoint(std::chrono::seconds(seconds)); }
 
 Statement::Statement(sqlite3* db, std::string_view sql, std::string operation)
-    : db_(db), operation_(std::move(operation)) {
+    : db_(db), cache_(StatementCache::For(db)), operation_(std::move(operation)) {
+  if (cache_ != nullptr) {
+    sql_ = sql;
+    stmt_ = cache_->Take(sql_);
+    if (stmt_ != nullptr) return;
+  }
   const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
   if (rc != SQLITE_OK) status_ = ErrorStatus(db_, rc, operation_ + " (prepare)");
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }  // a no-op on nullptr
+Statement::~Statement() {
+  if (cache_ != nullptr && stmt_ != nullptr) {
+    cache_->Give(sql_, stmt_);
+  } else {
+    sqlite3_finalize(stmt_);  // a no-op on nullptr
+  }
+}
 
 void Statement::CheckBind(int rc, int index) {
   if (rc != SQLITE_OK && status_.ok()) {

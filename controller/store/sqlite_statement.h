@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "controller/store/statement_cache.h"
 #include "controller/store/store.h"
 
 struct sqlite3;
@@ -43,7 +44,8 @@ inline std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "
 
 class Statement {
  public:
-  // Prepares `sql`; `operation` names what the caller does, for messages.
+  // Prepares `sql`, or takes it from the connection's StatementCache when
+  // one is registered; `operation` names what the caller does, for messages.
   Statement(sqlite3* db, std::string_view sql, std::string operation);
   ~Statement();
   Statement(const Statement&) = delete;
@@ -78,6 +80,8 @@ class Statement {
   void CheckBind(int rc, int index);
 
   sqlite3* db_;
+  StatementCache* cache_;  // the connection's, or nullptr: prepared per use
+  std::string sql_;        // the cache's key, when there is a cache
   sqlite3_stmt* stmt_ = nullptr;
   std::string operation_;
   Status status_;  // first prepare/bind error

@@ -10,6 +10,7 @@
 
 #include "controller/store/migrations.h"
 #include "controller/store/sqlite_statement.h"
+#include "controller/store/statement_cache.h"
 
 namespace topos::controller {
 namespace {
@@ -42,7 +43,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   return std::unique_ptr<SqliteStore>(new SqliteStore(*db));
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
+SqliteStore::SqliteStore(sqlite3* db)
+    : db_(db), statements_(std::make_unique<sqlite::StatementCache>(db)) {}
+
+SqliteStore::~SqliteStore() {
+  statements_.reset();  // finalizes the kept statements, so the close is immediate
+  sqlite3_close_v2(db_);
+}
 
 int SqliteStore::schema_version() const {
   std::lock_guard lock(mutex_);

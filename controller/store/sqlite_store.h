@@ -14,6 +14,9 @@
 struct sqlite3;
 
 namespace topos::controller {
+namespace sqlite {
+class StatementCache;
+}
 
 class SqliteStore final : public Store {
  public:
@@ -79,7 +82,7 @@ class SqliteStore final : public Store {
   Result<std::vector<std::string>> GetOperatorRoles(const std::string& subject) override;
 
  private:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  explicit SqliteStore(sqlite3* db);
 
   // Revokes the host's unrevoked identity certificates and issued service
   // certificates; returns their serials, sorted. The caller holds mutex_
@@ -89,6 +92,8 @@ class SqliteStore final : public Store {
                                                                 const std::string& reason);
 
   sqlite3* db_;  // owned; guarded by mutex_
+  // db_'s prepared statements, kept for reuse; destroyed before db_ closes.
+  std::unique_ptr<sqlite::StatementCache> statements_;
   mutable std::mutex mutex_;
 };
 
