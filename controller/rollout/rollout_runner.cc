@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "controller/deploy/deploy_plan.h"
+#include "controller/deploy/host_deploy.h"
 #include "controller/rollout/rollout_codec.h"
 
 namespace topos::rollout {
@@ -19,6 +21,49 @@ constexpr std::chrono::seconds kTick{1};
 constexpr int kRoundSpacing = 3;
 constexpr std::chrono::milliseconds kMinRoundGap{5};
 constexpr std::chrono::milliseconds kMaxRoundGap{100};
+// A step's outcome may arrive this long after its deadline before the
+// deploy gives up on it (the agent cancels at the deadline itself).
+constexpr std::chrono::seconds kOutcomeGrace{30};
+
+std::string StepEventKind(v1::StepState state) {
+  switch (state) {
+    case v1::STEP_SUCCEEDED:
+      return "step-succeeded";
+    case v1::STEP_PENDING:
+      return "step-pending";
+    case v1::STEP_CANCELLED:
+      return "step-cancelled";
+    default:
+      return "step-failed";
+  }
+}
+
+// A step event for the rollout's log from one of HostDeploy's events, or
+// nothing for those not worth keeping (output chunks, the closing summary).
+std::optional<v1::RolloutEvent> StepEvent(const v1::DeployEvent& event) {
+  if (!event.has_step()) return std::nullopt;
+  v1::RolloutEvent out;
+  out.set_step_kind(event.step().kind());
+  out.set_service(event.step().service());
+  if (!event.has_update()) {
+    if (event.done()) return std::nullopt;
+    out.set_kind("step-started");
+    out.set_message(event.message());
+    return out;
+  }
+  const v1::StepUpdate& update = event.update();
+  if (!controller::IsFinal(update.state())) return std::nullopt;
+  out.set_kind(StepEventKind(update.state()));
+  const v1::StepResult& result = update.result();
+  std::string text = controller::DescribeStep(event.step());
+  if (!result.error().empty()) {
+    text += ": " + result.error();
+  } else if (!result.summary().empty()) {
+    text += ": " + result.summary();
+  }
+  out.set_message(text);
+  return out;
+}
 
 }  // namespace
 
@@ -37,11 +82,7 @@ RolloutRunner::RolloutRunner(Services services, v1::Rollout record, RolloutProgr
       stored_snapshot_(record_.SerializeAsString()),
       progress_(std::move(progress)),
       last_seq_(last_seq),
-      done_(record_.done()),
-      deployments_(services.store, services.steps, record_.id(), mutex_, [this](Happening happening) {
-        inbox_.push_back(std::move(happening));
-        wake_.notify_all();
-      }) {
+      done_(record_.done()) {
   IndexHostsLocked();
 }
 
@@ -54,28 +95,35 @@ void RolloutRunner::Start(bool resumed) {
     reconnect_grace_until_ = std::chrono::steady_clock::now() + kReconnectGrace;
     // Hosts stored as running were started before the restart: resend
     // their steps (same ids; agents answer finished ones from their journals).
-    std::vector<std::string> running;
+    std::map<std::string, Recorded> recorded = RecordedStepsLocked();
     for (const auto& pool : progress_.pools) {
       for (const auto& host : pool.hosts) {
-        if (host.phase == HostPhase::kRunning) running.push_back(host.host);
+        if (host.phase == HostPhase::kRunning) LaunchLocked(host.host, recorded[host.host]);
       }
     }
-    deployments_.ResumeLocked(running);
   }
   thread_ = std::thread([this] { Loop(); });
 }
 
 void RolloutRunner::Stop() {
-  std::vector<std::unique_ptr<HostDeployments::Deployment>> deployments;
+  std::map<std::string, std::unique_ptr<Deployment>> deployments;
+  std::vector<std::unique_ptr<Deployment>> finished;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    deployments = deployments_.AbandonAllLocked();
+    for (auto& [host, deployment] : deployments_) deployment->abandon = true;
+    deployments.swap(deployments_);
+    finished.swap(finished_);
   }
   wake_.notify_all();
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
-  HostDeployments::Join(deployments);
+  for (auto& [host, deployment] : deployments) {
+    if (deployment->thread.joinable()) deployment->thread.join();
+  }
+  for (auto& deployment : finished) {
+    if (deployment->thread.joinable()) deployment->thread.join();
+  }
 }
 
 void RolloutRunner::Loop() {
@@ -100,48 +148,16 @@ void RolloutRunner::Loop() {
 }
 
 bool RolloutRunner::DecideLocked() {
-  deployments_.JoinFinishedLocked();
+  JoinFinishedLocked();
   const TimePoint now = Clock::now();
   // Hosts whose agent was waiting or running before this round, and the
   // state: what the connectivity checks and the state change events below
   // compare with (OnHostResult may already stop the rollout).
   const RunState state_before = progress_.state;
-  std::vector<Watched> watched = WatchedHostsLocked();
-  std::vector<Happening> inbox;
-  inbox.swap(inbox_);
-  std::vector<v1::RolloutEvent> events;
-
-  ApplyHappeningsLocked(inbox, now, events);
-  ApplyConnectivityLocked(watched, now, events);
-  Decision decision = NextLocked(now);
-  progress_ = std::move(decision.progress);
-  DecisionEventsLocked(decision, now, events);
-  if (progress_.state != state_before) StateEventLocked(events);
-  WriteProgress(progress_, record_);
-  ShowSchedule(record_, now);
-  record_.set_done(decision.done);
-  if (decision.done && record_.finished_at_unix_ms() == 0) record_.set_finished_at_unix_ms(ToUnixMs(now));
-
-  // With events the record is stored anyway; without, only if it changed.
-  std::string snapshot = record_.SerializeAsString();
-  if (!events.empty() || snapshot != stored_snapshot_) {
-    if (!SaveLocked(std::move(snapshot), events)) {
-      // Nothing was acted on: put everything back and try again next tick.
-      RestoreStoredLocked();
-      inbox.insert(inbox.end(), std::make_move_iterator(inbox_.begin()),
-                   std::make_move_iterator(inbox_.end()));
-      inbox_.swap(inbox);
-      return false;
-    }
-  }
-  for (const auto& resolved : decision.resolved) deployments_.CancelLocked(resolved.host);
-  for (const auto& host : decision.start) deployments_.LaunchLocked(host);
-  wake_at_ = decision.wake_at;
-  done_ = decision.done;
-  return true;
-}
-
-std::vector<RolloutRunner::Watched> RolloutRunner::WatchedHostsLocked() const {
+  struct Watched {
+    std::string host;
+    bool offline;
+  };
   std::vector<Watched> watched;
   for (const auto& pool : progress_.pools) {
     for (const auto& host : pool.hosts) {
@@ -149,11 +165,10 @@ std::vector<RolloutRunner::Watched> RolloutRunner::WatchedHostsLocked() const {
       watched.push_back({host.host, host.offline_since.has_value()});
     }
   }
-  return watched;
-}
+  std::vector<Happening> inbox;
+  inbox.swap(inbox_);
+  std::vector<v1::RolloutEvent> events;
 
-void RolloutRunner::ApplyHappeningsLocked(std::vector<Happening>& inbox, TimePoint now,
-                                          std::vector<v1::RolloutEvent>& events) {
   for (auto& happening : inbox) {
     v1::RolloutHost* host = HostRecordLocked(happening.host);
     if (!happening.result_ok) {
@@ -177,10 +192,7 @@ void RolloutRunner::ApplyHappeningsLocked(std::vector<Happening>& inbox, TimePoi
     events.push_back(EventLocked(happening.host, *happening.result_ok ? "host-succeeded" : "host-failed",
                                  *happening.result_ok ? "deployed" : happening.reason));
   }
-}
 
-void RolloutRunner::ApplyConnectivityLocked(const std::vector<Watched>& watched, TimePoint now,
-                                            std::vector<v1::RolloutEvent>& events) {
   for (const Watched& host : watched) {
     const bool connected = services_.hub.Live(host.host).connected;
     if (connected == !host.offline) continue;
@@ -192,22 +204,17 @@ void RolloutRunner::ApplyConnectivityLocked(const std::vector<Watched>& watched,
     events.push_back(EventLocked(host.host, connected ? "host-online" : "host-offline",
                                  connected ? "agent connected" : "agent not connected"));
   }
-}
 
-Decision RolloutRunner::NextLocked(TimePoint now) const {
   // A scheduled rollout (--effective-at) starts no host before its time;
   // paused or aborted meanwhile, the engine decides as usual.
+  Decision decision;
   if (progress_.state == RunState::kRunning && BeforeEffectiveTime(record_, now)) {
-    Decision decision;
     decision.progress = progress_;
     decision.wake_at = FromUnixMs(record_.effective_at_unix_ms());
-    return decision;
+  } else {
+    decision = Next(progress_, now);
   }
-  return Next(progress_, now);
-}
-
-void RolloutRunner::DecisionEventsLocked(const Decision& decision, TimePoint now,
-                                         std::vector<v1::RolloutEvent>& events) {
+  progress_ = std::move(decision.progress);
   for (const auto& resolved : decision.resolved) {
     events.push_back(EventLocked(resolved.host,
                                  resolved.phase == HostPhase::kSkipped ? "host-skipped" : "host-failed",
@@ -223,28 +230,49 @@ void RolloutRunner::DecisionEventsLocked(const Decision& decision, TimePoint now
                                      ? "certificate renewal started"
                                      : "deploy started"));
   }
-}
-
-void RolloutRunner::StateEventLocked(std::vector<v1::RolloutEvent>& events) {
-  switch (progress_.state) {
-    case RunState::kPausedForCanary:
-      events.push_back(EventLocked("", "paused", "canaries done; continue with: toposctl rollout resume " + record_.id()));
-      break;
-    case RunState::kSucceeded:
-      events.push_back(EventLocked("", "finished", progress_.stop_reason));
-      break;
-    case RunState::kFailed: {
-      // Rule 9 (every host finished, some failed) is an end, not a stop.
-      bool any_waiting = false;
-      for (const auto& pool : progress_.pools) {
-        for (const auto& host : pool.hosts) any_waiting |= host.phase == HostPhase::kWaiting;
+  if (progress_.state != state_before) {
+    switch (progress_.state) {
+      case RunState::kPausedForCanary:
+        events.push_back(EventLocked("", "paused", "canaries done; continue with: toposctl rollout resume " + record_.id()));
+        break;
+      case RunState::kSucceeded:
+        events.push_back(EventLocked("", "finished", progress_.stop_reason));
+        break;
+      case RunState::kFailed: {
+        // Rule 9 (every host finished, some failed) is an end, not a stop.
+        bool any_waiting = false;
+        for (const auto& pool : progress_.pools) {
+          for (const auto& host : pool.hosts) any_waiting |= host.phase == HostPhase::kWaiting;
+        }
+        events.push_back(EventLocked("", any_waiting ? "stopped" : "finished", progress_.stop_reason));
+        break;
       }
-      events.push_back(EventLocked("", any_waiting ? "stopped" : "finished", progress_.stop_reason));
-      break;
+      default:
+        break;
     }
-    default:
-      break;
   }
+  WriteProgress(progress_, record_);
+  ShowSchedule(record_, now);
+  record_.set_done(decision.done);
+  if (decision.done && record_.finished_at_unix_ms() == 0) record_.set_finished_at_unix_ms(ToUnixMs(now));
+
+  // With events the record is stored anyway; without, only if it changed.
+  std::string snapshot = record_.SerializeAsString();
+  if (!events.empty() || snapshot != stored_snapshot_) {
+    if (!SaveLocked(std::move(snapshot), events)) {
+      // Nothing was acted on: put everything back and try again next tick.
+      RestoreStoredLocked();
+      inbox.insert(inbox.end(), std::make_move_iterator(inbox_.begin()),
+                   std::make_move_iterator(inbox_.end()));
+      inbox_.swap(inbox);
+      return false;
+    }
+  }
+  for (const auto& resolved : decision.resolved) CancelLocked(resolved.host);
+  for (const auto& host : decision.start) LaunchLocked(host, Recorded());
+  wake_at_ = decision.wake_at;
+  done_ = decision.done;
+  return true;
 }
 
 bool RolloutRunner::SaveLocked(std::string snapshot, std::vector<v1::RolloutEvent>& events) {
@@ -322,6 +350,102 @@ v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host) {
   return found();
 }
 
+std::map<std::string, RolloutRunner::Recorded> RolloutRunner::RecordedStepsLocked() {
+  std::map<std::string, Recorded> recorded;
+  constexpr std::size_t kPage = 1000;
+  std::uint64_t after = 0;
+  for (;;) {
+    auto rows = services_.store.ListRolloutEvents(record_.id(), after, kPage);
+    if (!rows.ok() || rows->empty()) break;
+    for (const auto& row : *rows) {
+      after = row.seq;
+      v1::RolloutEvent event;
+      if (!event.ParseFromString(row.event)) continue;
+      if (event.kind() == "host-started") recorded[event.host_fqdn()] = {};
+      if (event.kind() == "step-started") ++recorded[event.host_fqdn()].started;
+      if (event.kind() == "step-succeeded") ++recorded[event.host_fqdn()].finished;
+    }
+  }
+  return recorded;
+}
+
+void RolloutRunner::LaunchLocked(const std::string& host, Recorded recorded) {
+  if (deployments_.contains(host)) return;
+  auto deployment = std::make_unique<Deployment>();
+  Deployment* raw = deployment.get();
+  std::vector<v1::RunStep> steps;
+  std::string problem;
+  auto stored = services_.store.GetRolloutHostSteps(record_.id(), host);
+  v1::RolloutHostSteps parsed;
+  if (!stored.ok()) {
+    problem = "its planned steps are not stored: " + stored.status().message();
+  } else if (!parsed.ParseFromString(*stored)) {
+    problem = "its stored steps are unreadable";
+  } else {
+    steps.assign(parsed.steps().begin(), parsed.steps().end());
+  }
+  if (recorded.started > 0 && problem.empty()) {
+    Happening resumed{host, std::nullopt, "", {}};
+    resumed.step_event.set_kind("host-resumed");
+    resumed.step_event.set_message(
+        "steps sent again after a controller restart; " + std::to_string(recorded.finished) + " of " +
+        std::to_string(steps.size()) + " had finished and are answered from the agent's journal");
+    inbox_.push_back(std::move(resumed));
+  }
+  raw->thread = std::thread([this, raw, host, problem, recorded,
+                             steps = std::move(steps)]() mutable {
+    bool ok = false;
+    std::string reason = problem;
+    Recorded seen;
+    if (problem.empty()) {
+      controller::HostDeploy deploy(services_.steps, host, std::move(steps),
+                                    [this, host, &reason, &seen, recorded](v1::DeployEvent event) {
+                                      auto step_event = StepEvent(event);
+                                      // The failed step's own error says more than the summary.
+                                      if (event.done() && reason.empty()) reason = event.message();
+                                      if (step_event && step_event->kind() != "step-started" &&
+                                          step_event->kind() != "step-succeeded") {
+                                        reason = step_event->message();
+                                      }
+                                      if (!step_event) return;
+                                      // Skip what was stored before the restart.
+                                      if (step_event->kind() == "step-started") {
+                                        if (++seen.started <= recorded.started) return;
+                                      } else if (++seen.finished <= recorded.finished) {
+                                        return;
+                                      }
+                                      std::lock_guard lock(mutex_);
+                                      inbox_.push_back({host, std::nullopt, "", std::move(*step_event)});
+                                      wake_.notify_all();
+                                    });
+      ok = deploy.Run(raw->cancel, kOutcomeGrace, &raw->abandon);
+    }
+    if (raw->abandon) return;
+    std::lock_guard lock(mutex_);
+    inbox_.push_back({host, ok, ok ? "" : reason, {}});
+    auto it = deployments_.find(host);
+    if (it != deployments_.end() && it->second.get() == raw) {
+      finished_.push_back(std::move(it->second));
+      deployments_.erase(it);
+    }
+    wake_.notify_all();
+  });
+  deployments_[host] = std::move(deployment);
+}
+
+void RolloutRunner::CancelLocked(const std::string& host) {
+  auto it = deployments_.find(host);
+  if (it != deployments_.end()) it->second->cancel = true;
+}
+
+void RolloutRunner::JoinFinishedLocked() {
+  // A finished deployment's thread only has its return left to run.
+  for (auto& deployment : finished_) {
+    if (deployment->thread.joinable()) deployment->thread.join();
+  }
+  finished_.clear();
+}
+
 Result<v1::Rollout> RolloutRunner::Control(const v1::ControlRolloutRequest& request,
                                            const std::string& actor) {
   std::lock_guard lock(mutex_);
@@ -359,7 +483,7 @@ Result<v1::Rollout> RolloutRunner::Control(const v1::ControlRolloutRequest& requ
     return Status::Unavailable("could not store the change; try again");
   }
   if (request.action() == v1::ROLLOUT_ABORT && request.cancel_running()) {
-    deployments_.CancelAllLocked();
+    for (auto& [host, deployment] : deployments_) deployment->cancel = true;
   }
   wake_.notify_all();
   return record_;

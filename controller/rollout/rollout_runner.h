@@ -8,9 +8,8 @@
 // agents answer from their journals instead of running twice.
 //
 // Each started host runs its stored steps with a HostDeploy on a thread of
-// its own (host_deployments.h; the window bounds how many run at once).
-// Agents' connectivity comes from the hub, polled once a second and after
-// every event.
+// its own (the window bounds how many run at once). Agents' connectivity
+// comes from the hub, polled once a second and after every event.
 //
 // Decision rounds are coalesced: a round applies everything that arrived
 // since the last one (host results, step events, connectivity changes),
@@ -46,7 +45,6 @@
 #include "controller/deploy/step_tracker.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/rollout/engine.h"
-#include "controller/rollout/host_deployments.h"
 #include "controller/store/store.h"
 #include "topos/v1/rollout.pb.h"
 
@@ -93,13 +91,17 @@ class RolloutRunner {
   void WaitAfter(std::uint64_t seq, std::chrono::milliseconds timeout) const;
 
  private:
-  // Something that happened, queued for the decision loop: a host deploy's
-  // step event or outcome.
-  using Happening = HostDeployments::Report;
-  // A host whose agent's connectivity a round checks, as it was before it.
-  struct Watched {
+  struct Deployment {
+    std::thread thread;
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> abandon{false};
+  };
+  // Something that happened, queued for the decision loop.
+  struct Happening {
     std::string host;
-    bool offline;
+    std::optional<bool> result_ok;  // set: the host's deploy finished
+    std::string reason;             // result: why it failed
+    v1::RolloutEvent step_event;    // otherwise: a step event
   };
 
   RolloutRunner(Services services, v1::Rollout record, RolloutProgress progress,
@@ -108,19 +110,17 @@ class RolloutRunner {
   // One round: applies what happened, decides, stores, acts. False when the
   // store refused the write (nothing was acted on; it is retried).
   bool DecideLocked();
-  // The parts of a round, in order. Each applies its input to progress_
-  // and record_ and appends the events to store for it to `events`.
-  std::vector<Watched> WatchedHostsLocked() const;  // waiting and running hosts
-  void ApplyHappeningsLocked(std::vector<Happening>& inbox, TimePoint now,
-                             std::vector<v1::RolloutEvent>& events);
-  void ApplyConnectivityLocked(const std::vector<Watched>& watched, TimePoint now,
-                               std::vector<v1::RolloutEvent>& events);
-  Decision NextLocked(TimePoint now) const;  // the engine's, held back before the effective time
-  // Events (and host times) for the hosts `decision` resolves and starts.
-  void DecisionEventsLocked(const Decision& decision, TimePoint now,
-                            std::vector<v1::RolloutEvent>& events);
-  // The event for progress_.state, entered in this round, if it has one.
-  void StateEventLocked(std::vector<v1::RolloutEvent>& events);
+  // Step events of a host stored since its last host-started event.
+  struct Recorded {
+    int started = 0;
+    int finished = 0;
+  };
+  // `recorded` (a resumed host): the agent answers those steps from its
+  // journal, and their events are not stored twice.
+  void LaunchLocked(const std::string& host, Recorded recorded);
+  std::map<std::string, Recorded> RecordedStepsLocked();
+  void CancelLocked(const std::string& host);
+  void JoinFinishedLocked();
   // Stores `snapshot` (record_ serialized) and `events` (numbered here) in
   // one write. False (nothing changed) when the store refused it.
   bool SaveLocked(std::string snapshot, std::vector<v1::RolloutEvent>& events);
@@ -143,11 +143,12 @@ class RolloutRunner {
   RolloutProgress progress_;                   // guarded; as last stored
   std::uint64_t last_seq_ = 0;                 // guarded
   std::vector<Happening> inbox_;               // guarded
+  std::map<std::string, std::unique_ptr<Deployment>> deployments_;  // guarded
+  std::vector<std::unique_ptr<Deployment>> finished_;               // guarded; to join
   std::optional<TimePoint> wake_at_;           // guarded
   bool done_ = false;                          // guarded
   bool stopping_ = false;                      // guarded
   std::chrono::steady_clock::time_point reconnect_grace_until_;  // guarded
-  HostDeployments deployments_;                // guarded; posts to inbox_
   std::thread thread_;
 };
 
