@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/process/command_runner.h"
+#include "common/signal_names.h"
 #include "common/status.h"
 
 namespace topos::agent {
@@ -86,11 +87,10 @@ Result<ServiceManagerKind> ParseServiceManagerKind(const std::string& text);
 Result<std::unique_ptr<ServiceManager>> MakeServiceManager(ServiceManagerKind kind,
                                                            const std::filesystem::path& state_dir);
 
-// Signal names as manifests spell them: "TERM", "SIGTERM", "HUP", ... InvalidArgument otherwise.
-Result<int> ParseSignalName(const std::string& name);
-
-// "SIGTERM" for 15 and the other names ParseSignalName accepts; else the number ("34").
-std::string SignalName(int signal);
+// Signal names (ParseSignalName, SignalName) are common/signal_names.h's,
+// shared with the controller's topology validator.
+using topos::ParseSignalName;
+using topos::SignalName;
 
 // OK when `name` is a valid service name: [a-z0-9][a-z0-9-]{0,62}; else
 // InvalidArgument naming it and the rule.

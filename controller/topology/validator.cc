@@ -43,6 +43,7 @@ bool Earlier(const SourcePosition& a, std::size_t a_sequence, const SourcePositi
 std::vector<ValidationError> Validator::Run() {
   Index();
   RequiredFields();
+  ServiceSignals();
   FqdnValid();
   FqdnUnique();
   HostInOnePool();

@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/signal_names.h"
 #include "common/text.h"
 
 namespace topos::topology::validator_internal {
@@ -69,6 +70,27 @@ void Validator::RequiredFields() {
     need(!s.name().empty(), Path("services", i), subject, "name", "add name: <service>");
     need(!s.role().empty(), Path("services", i), subject, "role",
          "add role: <a role of the catalog>");
+  }
+}
+
+// A service's stop and reload signals are sent by the agents; a misspelt
+// one would fail on every host at deploy or certificate renewal time.
+void Validator::ServiceSignals() {
+  for (int i = 0; i < t_.services_size(); ++i) {
+    const auto& s = t_.services(i);
+    std::string subject = Subject("service", s.name(), Path("services", i));
+    if (!s.stop_signal().empty()) {
+      if (auto signal = ParseSignalName(s.stop_signal()); !signal.ok()) {
+        Report(Path("services", i) + ".stop_signal", subject,
+               "stop_signal: " + signal.status().message(), "signal-name");
+      }
+    }
+    if (!s.reload().empty() && s.reload() != "restart") {
+      if (auto signal = ParseSignalName(s.reload()); !signal.ok()) {
+        Report(Path("services", i) + ".reload", subject,
+               "reload: " + signal.status().message() + " or \"restart\"", "signal-name");
+      }
+    }
   }
 }
 

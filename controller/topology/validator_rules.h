@@ -63,6 +63,7 @@ class Validator {
 
   // validator_rules.cc: the rules, in the order they run.
   void RequiredFields();
+  void ServiceSignals();
   void FqdnValid();
   void FqdnUnique();
   void HostInOnePool();

@@ -155,6 +155,40 @@ TEST(Validator, RequiredFieldPassesAndFails) {
   ExpectOnly(Validate(Edit(kBase, "    role: database\n", "")), "21:5", "required-field");
 }
 
+// kBase with one service of the chat role; `extra` adds its last fields
+// (the service's fields start on line 34).
+std::string WithService(const std::string& extra) {
+  return std::string(kBase) +
+         "services:\n"                   // 33
+         "  - name: chat\n"              // 34
+         "    role: persistent-chat\n"   // 35
+         "    version: \"1.0\"\n"        // 36
+         "    artifact: chat.tar.gz\n" +  // 37
+         extra;                           // 38 on
+}
+
+TEST(Validator, ServiceSignalsMustBeOnesTheAgentsCanSend) {
+  EXPECT_TRUE(Validate(WithService("")).empty()) << Dump(Validate(WithService("")));
+  for (const char* good : {"    reload: HUP\n", "    reload: sighup\n", "    reload: restart\n",
+                           "    stop_signal: TERM\n    reload: USR1\n", "    stop_signal: SIGINT\n"}) {
+    auto errors = Validate(WithService(good));
+    EXPECT_TRUE(errors.empty()) << good << Dump(errors);
+  }
+
+  auto bad_reload = Validate(WithService("    reload: HUPP\n"));
+  ExpectOnly(bad_reload, "38:13", "signal-name");
+  EXPECT_THAT(bad_reload[0].ToString(), HasSubstr("service \"chat\""));
+  EXPECT_THAT(bad_reload[0].ToString(), HasSubstr("reload: unknown signal \"HUPP\""));
+  EXPECT_THAT(bad_reload[0].ToString(), HasSubstr("HUP, USR1, USR2"));
+  EXPECT_THAT(bad_reload[0].ToString(), HasSubstr("or \"restart\""));
+
+  auto bad_stop = Validate(WithService("    stop_signal: 9\n"));
+  ExpectOnly(bad_stop, "38:18", "signal-name");
+  EXPECT_THAT(bad_stop[0].ToString(), HasSubstr("stop_signal: unknown signal \"9\""));
+
+  EXPECT_EQ(Validate(WithService("    stop_signal: TERMINATE\n    reload: reboot\n")).size(), 2u);
+}
+
 TEST(Validator, NameUniquePassesAndFails) {
   EXPECT_FALSE(HasRule(Validate(kBase), "name-unique"));
   ExpectOnly(Validate(Edit(kBase, "  - name: sql\n", "  - name: fe\n")), "21:11", "name-unique");
