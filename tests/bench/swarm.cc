@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -23,18 +25,13 @@
 #include "common/grpc_runtime.h"
 #include "common/grpc_tls.h"
 #include "tests/bench/noop_step_runner.h"
+#include "tests/bench/swarm_topology.h"
 #include "topos/v1/admin.grpc.pb.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string HostName(const std::string& pattern, int n) {
-  std::string name = pattern;
-  auto at = name.find("{n}");
-  if (at != std::string::npos) name.replace(at, 3, std::to_string(n));
-  return name;
-}
+using topos::bench::SwarmTopology;
 
 // Set by SIGINT/SIGTERM: ends the hold early (the swarm still prints its
 // totals and stops its agents cleanly).
@@ -71,34 +68,6 @@ double CpuSeconds(int pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// A topology naming every simulated host, in pools of ten of `role` (pools
-// the size real deployments use, so a slice stays small).
-std::string SwarmTopology(const std::string& pattern, int count, const std::string& role,
-                          const std::string& setting, int services_per_host) {
-  constexpr int kPoolSize = 10;
-  std::string yaml = "sites:\n  - name: bench\nhosts:\n";
-  for (int i = 0; i < count; ++i) yaml += "  - fqdn: " + HostName(pattern, i) + "\n";
-  yaml += "pools:\n";
-  for (int first = 0; first < count; first += kPoolSize) {
-    std::string pool = "sim-pool-" + std::to_string(first / kPoolSize);
-    yaml += "  - name: " + pool + "\n    fqdn: " + pool + ".bench.test\n    role: " + role +
-            "\n    site: bench\n    hosts:\n";
-    for (int i = first; i < std::min(count, first + kPoolSize); ++i) {
-      yaml += "      - " + HostName(pattern, i) + "\n";
-    }
-  }
-  yaml += "settings:\n  - key: bench.round\n    value: \"" + setting + "\"\n";
-  // Services with a certificate binding, for certificate rollouts
-  // (scripts/bench-certs.sh): each host runs all of them.
-  if (services_per_host > 0) yaml += "services:\n";
-  for (int k = 1; k <= services_per_host; ++k) {
-    yaml += "  - name: sim-svc-" + std::to_string(k) + "\n    role: " + role +
-            "\n    version: \"1.0\"\n    artifact: sim-svc.tar.gz\n    certificate:\n"
-            "      cert_file: tls/cert.pem\n      key_file: tls/key.pem\n";
-  }
-  return yaml;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,10 +78,31 @@ int main(int argc, char** argv) {
   std::string roles_file, ready_file, step_times_file, reconnect_file;
   int services_per_host = 0;
   int max_connecting = 200;
-  app.add_option("--controller", controller, "Controller HOST:PORT")->required();
-  app.add_option("--creds", creds, "Operator credential directory")->required();
-  app.add_option("--state-root", state_root, "Directory for the agents' state")->required();
+  int first = 0, topology_round = 1;
+  std::string write_topology, applied_file, start_when;
+  app.add_option("--controller", controller, "Controller HOST:PORT (required unless --write-topology)");
+  app.add_option("--creds", creds, "Operator credential directory (required unless --write-topology)");
+  app.add_option("--state-root", state_root,
+                 "Directory for the agents' state (required unless --write-topology)");
   app.add_option("--count", count, "Number of agents")->check(CLI::Range(1, 20000));
+  app.add_option("--first", first,
+                 "Number of the first agent ({n} in --host-pattern), so several swarm processes "
+                 "can share one fleet; the topologies this swarm publishes name agents 0 to "
+                 "first + count - 1")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--write-topology", write_topology,
+                 "Only write the topology --publish-rounds would publish (agents 0 to first + "
+                 "count - 1, round --topology-round) to this file, and exit")
+      ->check(CLI::NonexistentPath);
+  app.add_option("--topology-round", topology_round, "Round number for --write-topology")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--start-when", start_when,
+                 "After creating its tokens, print \"tokens created\" and wait until this file "
+                 "exists before enrolling (so several swarm processes enroll together)");
+  app.add_option("--applied-file", applied_file,
+                 "During the hold: when it starts and each time the lowest local-store version "
+                 "among this swarm's agents changes, write VERSION UNIX_MS here (for publishes "
+                 "made from outside)");
   app.add_option("--concurrency", concurrency, "Parallel enrollments")->check(CLI::Range(1, 256));
   app.add_option("--host-pattern", pattern, "Host names; {n} is the agent number");
   app.add_option("--hold", hold_seconds, "Seconds to hold all connections")->check(CLI::Range(0, 3600));
@@ -145,6 +135,17 @@ int main(int argc, char** argv) {
                  "the first was lost and when the last came back (Unix ms)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
+  if (!write_topology.empty()) {
+    WriteAtomically(write_topology, SwarmTopology(pattern, first + count, "database",
+                                                  std::to_string(topology_round),
+                                                  services_per_host));
+    return 0;
+  }
+  if (controller.empty() || creds.empty() || state_root.empty()) {
+    std::cerr << "topos-swarm: --controller, --creds and --state-root are required (see --help)\n";
+    return 2;
+  }
+  auto host = [&](int i) { return topos::bench::SwarmHostName(pattern, first + i); };
 
   topos::TlsIdentity admin{*topos::ReadFile(creds + "/ca.pem"), *topos::ReadFile(creds + "/cert.pem"),
                            *topos::ReadFile(creds + "/key.pem")};
@@ -157,7 +158,7 @@ int main(int argc, char** argv) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     topos::v1::CreateTokenRequest request;
-    request.set_host_fqdn(HostName(pattern, i));
+    request.set_host_fqdn(host(i));
     request.set_ttl_seconds(3600);
     grpc::Status status = stub->CreateToken(&context, request, &tokens[i]);
     if (!status.ok()) {
@@ -166,6 +167,12 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (!start_when.empty()) {
+    std::cout << "tokens created" << std::endl;
+    while (access(start_when.c_str(), F_OK) != 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   std::atomic<int> next{0}, failures{0};
   double enroll_cpu_before = controller_pid ? CpuSeconds(controller_pid) : 0;
   double swarm_cpu_before = CpuSeconds(getpid());
@@ -178,7 +185,7 @@ int main(int argc, char** argv) {
         options.controller = controller;
         options.token = tokens[i].token();
         options.ca_sha256 = tokens[i].ca_sha256();
-        options.host_fqdn = HostName(pattern, i);
+        options.host_fqdn = host(i);
         options.state_dir = state_root + "/" + options.host_fqdn;
         if (auto s = topos::agent::Enroll(options); !s.ok()) {
           if (failures++ < 5) std::cerr << "enroll " << options.host_fqdn << ": " << s.message() << "\n";
@@ -215,7 +222,7 @@ int main(int argc, char** argv) {
   };
   auto connect_start = Clock::now();
   for (int i = 0; i < count; ++i) {
-    std::string state_dir = state_root + "/" + HostName(pattern, i);
+    std::string state_dir = state_root + "/" + host(i);
     // Certificate requests go over the agent's own mutual TLS, as the real
     // agent's StepContext::controller does (identity loaded per use).
     auto stub = [dir = topos::agent::StateDir(state_dir)]()
@@ -249,7 +256,7 @@ int main(int argc, char** argv) {
   for (int round = 1; round <= publish_rounds; ++round) {
     topos::v1::PublishTopologyRequest request;
     request.set_topology_yaml(
-        SwarmTopology(pattern, count, "database", std::to_string(round), services_per_host));
+        SwarmTopology(pattern, first + count, "database", std::to_string(round), services_per_host));
     if (!roles_file.empty()) request.set_roles_yaml(*topos::ReadFile(roles_file));
     request.set_source_name("swarm.yaml");
     std::vector<int> before(links.size());
@@ -310,13 +317,28 @@ int main(int argc, char** argv) {
   signal(SIGINT, RequestStop);
   signal(SIGTERM, RequestStop);
   std::cout << "holding " << hold_seconds << " s" << std::endl;
-  if (!ready_file.empty()) WriteAtomically(ready_file, std::to_string(connected()) + "\n");
   // A reconnect storm: note when the first stream is lost and when every
   // agent is back (a 50 ms poll: finer than the figures it serves).
   std::int64_t lost_at_ms = 0;
   const int all = static_cast<int>(links.size());
+  auto lowest_version = [&] {
+    std::uint64_t lowest = UINT64_MAX;
+    for (const auto& link : links) lowest = std::min(lowest, link->applied_config_version());
+    return links.empty() ? 0 : lowest;
+  };
+  std::uint64_t reported_version = UINT64_MAX;
+  auto report_applied_version = [&] {
+    if (applied_file.empty() || lowest_version() == reported_version) return;
+    reported_version = lowest_version();
+    WriteAtomically(applied_file, std::to_string(reported_version) + " " +
+                                      std::to_string(UnixMs(std::chrono::system_clock::now())) +
+                                      "\n");
+  };
+  report_applied_version();  // before the ready file, so a script reading both finds both
+  if (!ready_file.empty()) WriteAtomically(ready_file, std::to_string(connected()) + "\n");
   auto hold_end = Clock::now() + std::chrono::seconds(hold_seconds);
   while (Clock::now() < hold_end && !g_stop_requested) {
+    report_applied_version();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     int now_connected = connected();
     if (lost_at_ms == 0 && now_connected < all) {
@@ -347,7 +369,7 @@ int main(int argc, char** argv) {
     std::string lines;
     for (std::size_t i = 0; i < runners.size(); ++i) {
       auto first = runners[i]->first_answer(), last = runners[i]->last_answer();
-      lines += HostName(pattern, static_cast<int>(i)) + " " +
+      lines += host(static_cast<int>(i)) + " " +
                std::to_string(first.time_since_epoch().count() ? UnixMs(first) : 0) + " " +
                std::to_string(last.time_since_epoch().count() ? UnixMs(last) : 0) + "\n";
     }
