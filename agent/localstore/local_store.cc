@@ -240,6 +240,12 @@ Result<Database> OpenDatabase(const std::filesystem::path& dir) {
   if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "open " + db_path.string());
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
   TOPOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL", "set synchronous"));
+  // Keep the -wal and -shm files when the connection closes: otherwise every
+  // operation creates both and deletes them again, and on a publish to a
+  // fleet that file churn is most of what an agent's apply costs. The WAL is
+  // still checkpointed into local.db at close, so what it keeps is spent.
+  int persist_wal = 1;
+  sqlite3_file_control(db.get(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
   return db;
 }
 

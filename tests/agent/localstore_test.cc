@@ -120,6 +120,43 @@ TEST_F(LocalStoreTest, HoldsNoFileOpenBetweenOperations) {
   EXPECT_EQ(reopened->version(), 1u);
 }
 
+ino_t Inode(const fs::path& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// A publish reaches every agent at once: an apply must not create and delete
+// SQLite's -wal and -shm files each time (on ext4, creating a file just
+// after deleting one scans the inode bitmap; with thousands of agents on a
+// box that churn was a fifth of an apply's cost).
+TEST_F(LocalStoreTest, KeepsItsWalFilesAcrossOperations) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Apply(Config(1), kHost).ok());
+  const fs::path wal = dir_ / "store" / "local.db-wal", shm = dir_ / "store" / "local.db-shm";
+  const ino_t wal_inode = Inode(wal), shm_inode = Inode(shm);
+  ASSERT_NE(wal_inode, 0u) << "no " << wal;
+  ASSERT_NE(shm_inode, 0u) << "no " << shm;
+  ASSERT_TRUE(store->Apply(Config(2, "off"), kHost).ok());
+  ASSERT_TRUE(store->Current().ok());
+  EXPECT_EQ(Inode(wal), wal_inode);
+  EXPECT_EQ(Inode(shm), shm_inode);
+  // What the kept WAL holds was checkpointed at close: local.db alone,
+  // read by a connection that does not see the WAL, is complete.
+  ASSERT_EQ(OpenStoreFiles(dir_), 0);
+  fs::copy_file(dir_ / "store" / "local.db", dir_ / "copy.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((dir_ / "copy.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT MAX(version) FROM config_versions", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(stmt, 0), 2);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
 TEST_F(LocalStoreTest, ApplyWritesVersionAndSnapshot) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
@@ -298,8 +335,10 @@ TEST_F(LocalStoreTest, DirectoryAndDatabaseArePrivate) {
   ASSERT_TRUE(store->Apply(Config(1), kHost).ok());
   EXPECT_EQ(Mode(dir_ / "store"), 0700u);
   EXPECT_EQ(Mode(dir_ / "store" / "local.db"), 0600u);
-  if (fs::exists(dir_ / "store" / "local.db-wal")) {
-    EXPECT_EQ(Mode(dir_ / "store" / "local.db-wal"), 0600u);
+  for (const char* kept : {"local.db-wal", "local.db-shm"}) {
+    if (fs::exists(dir_ / "store" / kept)) {
+      EXPECT_EQ(Mode(dir_ / "store" / kept), 0600u) << kept;
+    }
   }
 }
 
