@@ -117,7 +117,7 @@ echo "connected: $(cat "$work"/ready.* | awk '{s += $1} END {print s + 0}')/$cou
 roles=examples/pchat/roles.yaml
 for round in $(seq 1 "$rounds"); do
   "$swarm" --write-topology "$work/topology.$round.yaml" --count "$count" --topology-round "$round"
-  c0=$(bench_cpu_ticks "$controller_pid"); t0=$(bench_now_ms)
+  c0=$(bench_cpu_ticks "$controller_pid"); s0=$(swarms_cpu_ticks); t0=$(bench_now_ms)
   out=$("$build/controller/cli/toposctl" topology publish "$work/topology.$round.yaml" \
     --roles "$roles" -m "bench-fleet round $round") || bench_fail "publish round $round: $out"
   t_call=$(bench_now_ms)
@@ -130,8 +130,9 @@ for round in $(seq 1 "$rounds"); do
   if [ "$(lowest_applied_version)" -ge "$version" ]; then
     t_all=$(cat "$work"/applied.* | awk '$2 > last {last = $2} END {print last}')
     awk -v r="$round" -v v="$version" -v call=$((t_call - t0)) -v all=$((t_all - t0)) -v n="$count" \
-      -v c=$(( $(bench_cpu_ticks "$controller_pid") - c0 )) -v hz="$ticks" 'BEGIN {
-        printf "publish round %d (version %d): publish call %d ms, every one of %d agents applied it %.2f s after the call started (controller CPU %.2f s)\n", r, v, call, n, all / 1000, c / hz
+      -v c=$(( $(bench_cpu_ticks "$controller_pid") - c0 )) -v s=$(( $(swarms_cpu_ticks) - s0 )) \
+      -v hz="$ticks" 'BEGIN {
+        printf "publish round %d (version %d): publish call %d ms, every one of %d agents applied it %.2f s after the call started (controller CPU %.2f s, swarms %.2f s)\n", r, v, call, n, all / 1000, c / hz, s / hz
       }'
   else
     echo "publish round $round (version $version): not every agent applied it within 180 s (lowest applied version $(lowest_applied_version))"
