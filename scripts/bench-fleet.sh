@@ -16,7 +16,12 @@
 #     is set (scripts/bench.sh measures it with openssl s_time).
 # Builds in Release. Usage: scripts/bench-fleet.sh [N=1000] [HOLD_SECONDS=30] [PUBLISH_ROUNDS=3] [RESTART=1]
 # TOPOS_BENCH_SWARMS sets the number of swarm processes (default: one per
-# 2,500 agents).
+# 2,500 agents). The swarms stand in for N remote machines, so by default
+# they run under SCHED_IDLE: they get every cycle the controller leaves,
+# and cannot starve the controller they measure (at 10,000 their threads
+# held the load average at 150 and the controller at 2-5% of a core, so
+# handshakes timed out and the reconnect storm never ended).
+# TOPOS_BENCH_SWARM_SCHED=normal runs them as ordinary processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -28,6 +33,11 @@ swarms=${TOPOS_BENCH_SWARMS:-$(( (count + 2499) / 2500 ))}
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive number, not '$count'" >&2; exit 2; }
 [[ "$swarms" =~ ^[1-9][0-9]*$ && "$swarms" -le "$count" ]] ||
   { echo "TOPOS_BENCH_SWARMS must be between 1 and N ($count), not '$swarms'" >&2; exit 2; }
+case "${TOPOS_BENCH_SWARM_SCHED:-idle}" in
+  idle) swarm_sched=(chrt --idle 0) ;;
+  normal) swarm_sched=() ;;
+  *) echo "TOPOS_BENCH_SWARM_SCHED must be idle or normal, not '$TOPOS_BENCH_SWARM_SCHED'" >&2; exit 2 ;;
+esac
 build="build-release"
 bench_build "$build"  # TOPOS_BENCH_NO_BUILD=1 reuses an existing build-release/
 bench_raise_fd_limit
@@ -78,11 +88,11 @@ lowest_applied_version() {
 }
 
 bench_machine
-echo "agents: $count in $swarms swarm processes, heartbeat 30 s, controller and swarms on the same machine"
+echo "agents: $count in $swarms swarm processes (scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}), heartbeat 30 s, controller and swarms on the same machine"
 first=0
 for k in $(seq 0 $((swarms - 1))); do
   n=$(( count / swarms + (k < count % swarms ? 1 : 0) ))
-  GRPC_VERBOSITY=ERROR "$swarm" --controller "127.0.0.1:$port" --creds "$work/ctl/admin" \
+  GRPC_VERBOSITY=ERROR "${swarm_sched[@]}" "$swarm" --controller "127.0.0.1:$port" --creds "$work/ctl/admin" \
     --state-root "$work/agents" --count "$n" --first "$first" \
     --concurrency $(( 8 / swarms > 1 ? 8 / swarms : 1 )) \
     --max-connecting $(( 200 / swarms > 10 ? 200 / swarms : 10 )) --hold 3600 \
