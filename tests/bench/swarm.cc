@@ -328,8 +328,10 @@ int main(int argc, char** argv) {
   };
   std::uint64_t reported_version = UINT64_MAX;
   auto report_applied_version = [&] {
-    if (applied_file.empty() || lowest_version() == reported_version) return;
-    reported_version = lowest_version();
+    if (applied_file.empty()) return;
+    const std::uint64_t lowest = lowest_version();
+    if (lowest == reported_version) return;
+    reported_version = lowest;
     WriteAtomically(applied_file, std::to_string(reported_version) + " " +
                                       std::to_string(UnixMs(std::chrono::system_clock::now())) +
                                       "\n");
