@@ -8,6 +8,12 @@
 
 namespace topos {
 
+namespace {
+constexpr int kClientKeepaliveMs = 120'000;
+constexpr int kServerKeepaliveMs = 300'000;
+constexpr int kKeepaliveTimeoutMs = 20'000;
+}  // namespace
+
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsIdentity& identity) {
   grpc::SslServerCredentialsOptions options(
       GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
@@ -32,13 +38,25 @@ std::shared_ptr<grpc::ServerCredentials> MakeReloadingServerCredentials(
 void ApplyServerSettings(grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  // Ping idle agents so dead peers (power loss, NAT drop) are noticed.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  // Ping idle agents so the streams of dead hosts (power loss, NAT drop) end.
+  // Rarely: each ping and its answer wake the controller once per agent, and
+  // holding thousands of idle agents it did little else. A dead host shows
+  // as offline after three missed heartbeats whatever this is, and anything
+  // the controller sends it ends the stream within the timeout (gRPC sets
+  // TCP_USER_TIMEOUT to it whenever keepalive is on).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kServerKeepaliveMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // Agents ping every 30 s; allow that without calling it abuse.
+  // Agents ping every 2 minutes; allow more often without calling it abuse.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // gRPC answers data received with a bandwidth-probe ping, so every agent
+  // heartbeat cost a ping and its answer.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  // Without the probe the receive window no longer grows, so start it at one
+  // whole message: an artifact pushed over a long link is not held to 64 KiB
+  // per round trip. It is a limit, not a buffer: nothing is allocated for it.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kMaxMessageBytes);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> MakeMutualTlsCredentials(const TlsIdentity& identity) {
@@ -71,10 +89,14 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
+  // A dead controller host is noticed without pings: the agent's next
+  // heartbeat (every 30 s by default) goes unacknowledged, and TCP_USER_TIMEOUT
+  // (which gRPC sets to the keepalive timeout) ends the connection. The ping
+  // adds only a hung controller process, so it can be rare.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kClientKeepaliveMs);
   // As long as the server's: a controller busy with a reconnect storm answers
   // pings late, and dropping streams it is about to serve feeds the storm.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Our own back-off (with jitter) decides when to retry; keep gRPC's short.
