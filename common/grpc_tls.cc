@@ -89,10 +89,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  // A dead controller host is noticed without pings: the agent's next
-  // heartbeat (every 30 s by default) goes unacknowledged, and TCP_USER_TIMEOUT
-  // (which gRPC sets to the keepalive timeout) ends the connection. The ping
-  // adds only a hung controller process, so it can be rare.
+  // An agent notices a dead controller host without pings: its next
+  // heartbeat goes unacknowledged, and TCP_USER_TIMEOUT (which gRPC sets to
+  // the keepalive timeout) ends the connection. The ping adds only a hung
+  // controller process, so it can be rare.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kClientKeepaliveMs);
   // As long as the server's: a controller busy with a reconnect storm answers
   // pings late, and dropping streams it is about to serve feeds the storm.
