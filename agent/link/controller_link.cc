@@ -14,7 +14,6 @@
 #include "agent/link/trust_files.h"
 #include "agent/localstore/local_store.h"
 #include "agent/version.h"
-#include "certs/certificate.h"
 #include "common/grpc_tls.h"
 #include "topos/v1/agent.grpc.pb.h"
 
@@ -32,6 +31,7 @@ Status ControllerLink::Start() {
   auto state = state_dir_.Load();
   if (!state.ok()) return state.status();
   state_ = std::move(*state);
+  validity_ = IdentityValidity::Of(state_.identity.certificate_pem);
   auto local_store = LocalStore::Open(state_dir_.root());
   if (!local_store.ok()) return local_store.status().WithContext("local store");
   local_store_ = std::move(*local_store);
@@ -73,7 +73,7 @@ void ControllerLink::Run() {
     }
     // An identity that expired while we were away (or while the controller
     // was unreachable) cannot open a mutual-TLS stream: recover it first.
-    if (IdentityExpired(state_.identity.certificate_pem, std::chrono::system_clock::now())) {
+    if (validity_.ExpiredAt(std::chrono::system_clock::now())) {
       bool final = false;
       Status recovered = RecoverIdentity(&final);
       if (final) {
@@ -296,9 +296,8 @@ void ControllerLink::ApplyTrust(Session& session, const topos::v1::TrustUpdate& 
 }
 
 bool ControllerLink::RenewIfDue(bool now) {
-  auto certificate = certs::Certificate::FromPem(state_.identity.certificate_pem);
-  if (!certificate.ok()) return false;
-  auto renew_at = RenewalTime(certificate->not_before(), certificate->not_after(),
+  if (!validity_.readable) return false;
+  auto renew_at = RenewalTime(validity_.not_before, validity_.not_after,
                               options_.renew_at_fraction, renew_jitter_);
   if (!now && std::chrono::system_clock::now() < renew_at) return false;
   auto renewed = RenewOverMutualTls(state_, options_.private_connection);
@@ -352,6 +351,7 @@ bool ControllerLink::AdoptIdentity(const std::string& certificate_pem, const std
     return false;
   }
   state_.identity = TlsIdentity{ca_bundle_pem, certificate_pem, key_pem};
+  validity_ = IdentityValidity::Of(certificate_pem);
   return true;
 }
 

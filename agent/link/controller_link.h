@@ -5,7 +5,9 @@
 // - Reconnects with exponential back-off and full jitter (cap 30 s), making
 //   a new channel each time so the controller's name is resolved anew; after
 //   a Goodbye that names a return window, within that window
-//   (ReconnectSchedule).
+//   (ReconnectSchedule). (Reusing the channel would not save the TLS
+//   context: gRPC 1.51 builds one per subchannel, and re-resolving after a
+//   lost connection makes a new subchannel.)
 // - Renews its identity certificate at two thirds of its lifetime, less a
 //   jitter drawn once per link (so a fleet enrolled at once does not renew
 //   at once), or at once when the controller sends RenewIdentity (CA
@@ -37,6 +39,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/link/identity_recovery.h"
 #include "agent/localstore/local_store.h"
 #include "agent/steps/step_runner.h"
 #include "agent/state/agent_state.h"
@@ -125,6 +128,7 @@ class ControllerLink {
   StateDir state_dir_;
   const LinkOptions options_;
   AgentState state_;  // owned by the loop thread after Start()
+  IdentityValidity validity_;  // of state_.identity's certificate; loop thread
   double renew_jitter_ = 0;  // drawn once in Start()
 
   std::atomic<bool> connected_{false};

@@ -63,9 +63,18 @@ double DrawRenewJitter(double max_jitter, std::mt19937_64& random) {
   return u < max_jitter ? u : 0;  // uniform_real_distribution may round up to the bound
 }
 
-bool IdentityExpired(const std::string& certificate_pem, std::chrono::system_clock::time_point now) {
+IdentityValidity IdentityValidity::Of(const std::string& certificate_pem) {
+  IdentityValidity validity;
   auto certificate = certs::Certificate::FromPem(certificate_pem);
-  return !certificate.ok() || now >= certificate->not_after();
+  if (!certificate.ok()) return validity;
+  validity.readable = true;
+  validity.not_before = certificate->not_before();
+  validity.not_after = certificate->not_after();
+  return validity;
+}
+
+bool IdentityExpired(const std::string& certificate_pem, std::chrono::system_clock::time_point now) {
+  return IdentityValidity::Of(certificate_pem).ExpiredAt(now);
 }
 
 std::string RecoveryProofText(std::int64_t signed_at_unix, const std::string& csr_pem) {

@@ -28,6 +28,20 @@ std::chrono::system_clock::time_point RenewalTime(std::chrono::system_clock::tim
 // per link, so that a fleet enrolled at once does not renew at once.
 double DrawRenewJitter(double max_jitter, std::mt19937_64& random);
 
+// When an identity certificate is valid, parsed once: the link asks on
+// every reconnect attempt and every heartbeat, and parsing a certificate
+// costs more than the rest of a heartbeat.
+struct IdentityValidity {
+  bool readable = false;  // false: the PEM did not parse, so it counts as expired
+  std::chrono::system_clock::time_point not_before;
+  std::chrono::system_clock::time_point not_after;
+
+  static IdentityValidity Of(const std::string& certificate_pem);
+  bool ExpiredAt(std::chrono::system_clock::time_point now) const {
+    return !readable || now >= not_after;
+  }
+};
+
 // True if `certificate_pem` has expired at `now` (or does not parse).
 bool IdentityExpired(const std::string& certificate_pem, std::chrono::system_clock::time_point now);
 

@@ -7,6 +7,8 @@
 #include <set>
 
 #include "agent/link/identity_recovery.h"
+#include "certs/certificate.h"
+#include "certs/certificate_authority.h"
 
 namespace topos::agent {
 namespace {
@@ -76,6 +78,25 @@ TEST(DrawRenewJitter, IsUniformInTheHalfOpenRange) {
 
 TEST(IdentityExpired, TreatsAnUnreadableCertificateAsExpired) {
   EXPECT_TRUE(IdentityExpired("not a certificate", std::chrono::system_clock::now()));
+  IdentityValidity unreadable = IdentityValidity::Of("not a certificate");
+  EXPECT_FALSE(unreadable.readable);
+  EXPECT_TRUE(unreadable.ExpiredAt(TimePoint{}));
+}
+
+// The link parses its certificate once and asks the parsed window on every
+// reconnect and heartbeat: it must say what the certificate says.
+TEST(IdentityValidity, HoldsTheCertificatesWindowAndExpiresAtItsEnd) {
+  auto ca = certs::CertificateAuthority::Create("validity test", certs::KeyType::kEcdsaP256,
+                                                hours(24));
+  ASSERT_TRUE(ca.ok()) << ca.status().message();
+  const certs::Certificate& certificate = ca->certificate();
+  IdentityValidity validity = IdentityValidity::Of(certificate.ToPem());
+  ASSERT_TRUE(validity.readable);
+  EXPECT_EQ(validity.not_before, certificate.not_before());
+  EXPECT_EQ(validity.not_after, certificate.not_after());
+  EXPECT_FALSE(validity.ExpiredAt(certificate.not_after() - seconds(1)));
+  EXPECT_TRUE(validity.ExpiredAt(certificate.not_after()));
+  EXPECT_EQ(IdentityExpired(certificate.ToPem(), certificate.not_after() - seconds(1)), false);
 }
 
 TEST(RecoveryProofText, IsTheDocumentedBytes) {
