@@ -5,6 +5,9 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <spdlog/spdlog.h>
+
+#include "certs/tls_session_tickets.h"
 
 namespace topos {
 
@@ -36,6 +39,13 @@ std::shared_ptr<grpc::ServerCredentials> MakeReloadingServerCredentials(
 }
 
 void ApplyServerSettings(grpc::ServerBuilder& builder) {
+  // Before the server makes its TLS contexts (see certs/tls_session_tickets.h).
+  auto tickets = certs::DisableTlsSessionTickets();
+  if (!tickets.ok()) {
+    spdlog::warn("TLS session tickets stay on: {}", tickets.status().message());
+  } else if (*tickets == certs::TicketPolicy::kLeftToSystemTls) {
+    spdlog::info("TLS session tickets as the system's OpenSSL ssl_conf says");
+  }
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   // Ping idle agents so the streams of dead hosts (power loss, NAT drop) end.
