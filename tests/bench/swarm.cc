@@ -238,14 +238,34 @@ int main(int argc, char** argv) {
     link_options.heartbeat_interval = std::chrono::seconds(std::stoi(heartbeat));
     link_options.private_connection = true;
     link_options.steps = runners.back().get();
-    auto link = std::make_unique<topos::agent::ControllerLink>(topos::agent::StateDir(state_dir),
-                                                               link_options);
-    if (link->Start().ok()) links.push_back(std::move(link));
-    auto ramp_deadline = Clock::now() + std::chrono::seconds(30);
-    while (static_cast<int>(links.size()) - connected() >= max_connecting &&
-           Clock::now() < ramp_deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    links.push_back(std::make_unique<topos::agent::ControllerLink>(
+        topos::agent::StateDir(state_dir), link_options));
+  }
+  // Started from `concurrency` threads, as they enrolled: a link's Start
+  // reads its identity and opens its local store (a durable commit), and
+  // one thread doing that for every agent took longer than the handshakes.
+  // No thread starts another link while max_connecting are still connecting.
+  std::atomic<int> started{0}, next_link{0};
+  std::vector<char> start_failed(links.size(), 0);
+  workers.clear();
+  for (int w = 0; w < concurrency; ++w) {
+    workers.emplace_back([&] {
+      for (int i = next_link++; i < count; i = next_link++) {
+        auto ramp_deadline = Clock::now() + std::chrono::seconds(30);
+        while (started.load() - connected() >= max_connecting && Clock::now() < ramp_deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (links[i]->Start().ok()) {
+          ++started;
+        } else {
+          start_failed[i] = 1;
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  for (int i = count - 1; i >= 0; --i) {
+    if (start_failed[i]) links.erase(links.begin() + i);
   }
   auto deadline = Clock::now() + std::chrono::seconds(120);
   while (connected() < static_cast<int>(links.size()) && Clock::now() < deadline) {
