@@ -73,10 +73,6 @@ IdentityValidity IdentityValidity::Of(const std::string& certificate_pem) {
   return validity;
 }
 
-bool IdentityExpired(const std::string& certificate_pem, std::chrono::system_clock::time_point now) {
-  return IdentityValidity::Of(certificate_pem).ExpiredAt(now);
-}
-
 std::string RecoveryProofText(std::int64_t signed_at_unix, const std::string& csr_pem) {
   return "topos-recover-identity\n" + std::to_string(signed_at_unix) + "\n" + csr_pem;
 }

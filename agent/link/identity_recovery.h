@@ -42,9 +42,6 @@ struct IdentityValidity {
   }
 };
 
-// True if `certificate_pem` has expired at `now` (or does not parse).
-bool IdentityExpired(const std::string& certificate_pem, std::chrono::system_clock::time_point now);
-
 // A freshly issued identity, not yet saved.
 struct NewIdentity {
   std::string certificate_pem;

@@ -76,8 +76,8 @@ TEST(DrawRenewJitter, IsUniformInTheHalfOpenRange) {
   EXPECT_GT(highest, 0.099);
 }
 
-TEST(IdentityExpired, TreatsAnUnreadableCertificateAsExpired) {
-  EXPECT_TRUE(IdentityExpired("not a certificate", std::chrono::system_clock::now()));
+TEST(IdentityValidity, TreatsAnUnreadableCertificateAsExpired) {
+  EXPECT_TRUE(IdentityValidity::Of("not a certificate").ExpiredAt(std::chrono::system_clock::now()));
   IdentityValidity unreadable = IdentityValidity::Of("not a certificate");
   EXPECT_FALSE(unreadable.readable);
   EXPECT_TRUE(unreadable.ExpiredAt(TimePoint{}));
@@ -96,7 +96,6 @@ TEST(IdentityValidity, HoldsTheCertificatesWindowAndExpiresAtItsEnd) {
   EXPECT_EQ(validity.not_after, certificate.not_after());
   EXPECT_FALSE(validity.ExpiredAt(certificate.not_after() - seconds(1)));
   EXPECT_TRUE(validity.ExpiredAt(certificate.not_after()));
-  EXPECT_EQ(IdentityExpired(certificate.ToPem(), certificate.not_after() - seconds(1)), false);
 }
 
 TEST(RecoveryProofText, IsTheDocumentedBytes) {
