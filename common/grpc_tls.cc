@@ -15,6 +15,8 @@ namespace {
 constexpr int kClientKeepaliveMs = 120'000;
 constexpr int kServerKeepaliveMs = 300'000;
 constexpr int kKeepaliveTimeoutMs = 20'000;
+// As long as the server's default handshake timeout (GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS).
+constexpr int kClientConnectTimeoutMs = 120'000;
 }  // namespace
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsIdentity& identity) {
@@ -112,6 +114,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
   // Our own back-off (with jitter) decides when to retry; keep gRPC's short.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 1000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  // gRPC gives a connection attempt (TCP, TLS and HTTP/2 set-up) at least
+  // this long; its default, 20 s, is shorter than a controller's queue of
+  // handshakes in a reconnect storm. A client that gives up has cost the
+  // controller its half-done handshake, and its retry adds another: the
+  // storm feeds itself. A controller that is down still refuses at once;
+  // only an unreachable host now takes this long to give up on.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kClientConnectTimeoutMs);
   if (private_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(address, credentials, args);
 }
