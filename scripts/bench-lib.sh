@@ -90,10 +90,14 @@ bench_init_controller() {
 
 # Runs the controller of $work/ctl in the background (log level warn, its
 # output appended to $work/controller.log) and sets controller_pid; does not
-# wait for it to answer (bench_wait_for_controller does).
+# wait for it to answer (bench_wait_for_controller does). With
+# TOPOS_BENCH_HANDSHAKE_RATE (this machine's measured handshake rate), the
+# controller is told that rate as its --reconnect-rate, as an operator who
+# measured the machine would; otherwise it keeps its default guess.
 bench_start_controller() {
   GRPC_VERBOSITY=ERROR "$build/controller/topos-controller" --log-level warn run \
-    --data-dir "$work/ctl" >> "$work/controller.log" 2>&1 &
+    --data-dir "$work/ctl" ${TOPOS_BENCH_HANDSHAKE_RATE:+--reconnect-rate "$TOPOS_BENCH_HANDSHAKE_RATE"} \
+    >> "$work/controller.log" 2>&1 &
   controller_pid=$!
 }
 
