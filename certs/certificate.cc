@@ -9,7 +9,6 @@
 
 namespace topos::certs {
 
-using internal::UniqueBignum;
 using internal::UniqueBio;
 using internal::UniqueGeneralNames;
 using internal::UniqueX509;
@@ -86,12 +85,7 @@ std::string Certificate::ToPem() const {
 }
 
 std::string Certificate::serial_hex() const {
-  UniqueBignum bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert_.get()), nullptr));
-  if (bn == nullptr) internal::Die("reading a certificate serial number");
-  std::string bytes(static_cast<std::size_t>(BN_num_bytes(bn.get())), '\0');
-  BN_bn2bin(bn.get(), reinterpret_cast<unsigned char*>(bytes.data()));
-  if (bytes.empty()) return "00";
-  return (BN_is_negative(bn.get()) ? "-" : "") + HexEncode(bytes);
+  return internal::SerialHex(X509_get0_serialNumber(cert_.get()));
 }
 
 std::string Certificate::common_name() const {

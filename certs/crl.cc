@@ -4,7 +4,6 @@
 
 #include <memory>
 
-#include "certs/crypto.h"
 #include "certs/openssl_util.h"
 
 namespace topos::certs {
@@ -42,16 +41,6 @@ Result<UniqueAsn1Integer> SerialFromHex(const std::string& hex) {
     return Status::Internal(WithOpenSslErrors("encoding serial \"" + hex + "\""));
   }
   return serial;
-}
-
-// Same form as Certificate::serial_hex(), so serials compare as strings.
-std::string SerialToHex(const ASN1_INTEGER* serial) {
-  UniqueBignum bn(ASN1_INTEGER_to_BN(serial, nullptr));
-  if (bn == nullptr) internal::Die("reading a CRL entry serial number");
-  std::string bytes(static_cast<std::size_t>(BN_num_bytes(bn.get())), '\0');
-  BN_bn2bin(bn.get(), reinterpret_cast<unsigned char*>(bytes.data()));
-  if (bytes.empty()) return "00";
-  return (BN_is_negative(bn.get()) ? "-" : "") + HexEncode(bytes);
 }
 
 Result<UniqueAsn1Time> MakeTime(system_clock::time_point t) {
@@ -174,7 +163,7 @@ Result<CrlInfo> ParseCrl(std::string_view pem) {
   for (int i = 0; i < sk_X509_REVOKED_num(entries); ++i) {
     const X509_REVOKED* entry = sk_X509_REVOKED_value(entries, i);
     info.revoked.push_back(
-        {SerialToHex(X509_REVOKED_get0_serialNumber(entry)),
+        {internal::SerialHex(X509_REVOKED_get0_serialNumber(entry)),
          internal::Asn1TimeToTimePoint(X509_REVOKED_get0_revocationDate(entry))});
   }
   return info;

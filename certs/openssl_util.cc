@@ -9,6 +9,8 @@
 #include <ctime>
 #include <utility>
 
+#include "certs/crypto.h"
+
 namespace topos::certs::internal {
 
 std::string TakeOpenSslErrors() {
@@ -235,6 +237,15 @@ std::chrono::system_clock::time_point Asn1TimeToTimePoint(const ASN1_TIME* time)
     return std::chrono::system_clock::time_point();
   }
   return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+std::string SerialHex(const ASN1_INTEGER* serial) {
+  UniqueBignum bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (bn == nullptr) Die("reading a certificate serial number");
+  std::string bytes(static_cast<std::size_t>(BN_num_bytes(bn.get())), '\0');
+  BN_bn2bin(bn.get(), reinterpret_cast<unsigned char*>(bytes.data()));
+  if (bytes.empty()) return "00";
+  return (BN_is_negative(bn.get()) ? "-" : "") + HexEncode(bytes);
 }
 
 }  // namespace topos::certs::internal

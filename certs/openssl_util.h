@@ -109,4 +109,8 @@ std::string CanonicalIp(const std::string& text);
 
 std::chrono::system_clock::time_point Asn1TimeToTimePoint(const ASN1_TIME* time);
 
+// A serial number as lower-case hex of its magnitude ("-" first if negative,
+// "00" for zero).
+std::string SerialHex(const ASN1_INTEGER* serial);
+
 }  // namespace topos::certs::internal

@@ -1,6 +1,8 @@
 #include "controller/api/caller_certificate_cache.h"
 
-#include "certs/certificate.h"
+#include <utility>
+
+#include "certs/certificate_fields.h"
 #include "certs/crypto.h"
 
 namespace topos::controller {
@@ -13,10 +15,11 @@ Result<CallerCertificate> CallerCertificateCache::Lookup(std::string_view pem) {
   }
   // Parsed outside the lock: two threads that miss on the same certificate
   // both parse it, which is harmless, and no caller waits on another's parse.
-  auto certificate = certs::Certificate::FromPem(pem);
-  if (!certificate.ok()) return Status::InvalidArgument(certificate.status().message());
-  CallerCertificate fields{certificate->common_name(), certificate->organizational_unit(),
-                           certificate->serial_hex(), certificate->not_after()};
+  // The TLS layer has verified this certificate; only its fields are read.
+  auto read = certs::ReadCertificateFields(pem);
+  if (!read.ok()) return Status::InvalidArgument(read.status().message());
+  CallerCertificate fields{std::move(read->common_name), std::move(read->organizational_unit),
+                           std::move(read->serial_hex), read->not_after};
   std::lock_guard<std::mutex> lock(mu_);
   if (entries_.size() >= capacity_) entries_.clear();
   entries_.emplace(std::move(key), fields);

@@ -1,8 +1,11 @@
 // The fields of callers' client certificates that decide who is calling,
-// parsed once per certificate instead of once per call. OpenSSL 3 decodes a
+// read once per certificate instead of once per call. OpenSSL 3 decodes a
 // certificate's public key through its provider decoders on every parse; at
 // one parse per authenticated call that was a tenth of the controller's CPU
-// in a certificate rollout (docs/benchmarks.md).
+// in a certificate rollout (docs/benchmarks.md). A miss reads the fields
+// without the key (certs/certificate_fields.h): after a restart every
+// returning agent misses once, and the full parse was 9% of the controller's
+// CPU in a reconnect storm.
 //
 // Keyed by the SHA-256 of the certificate exactly as the TLS layer presented
 // it, so a cached entry is only ever returned for the same bytes. Bounded:
