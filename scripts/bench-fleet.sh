@@ -13,9 +13,9 @@
 #   - reconnect storm (RESTART=1): the controller is stopped and started
 #     again, and the time until every agent is connected again is printed,
 #     with the handshake-limited time N / TOPOS_BENCH_HANDSHAKE_RATE when that
-#     is set (scripts/bench.sh measures it with openssl s_time); the
-#     controller is then also told that rate as its --reconnect-rate, so the
-#     return window it names at shutdown is N / rate.
+#     is set (scripts/bench.sh measures it with openssl s_time). The return
+#     window the controller names at shutdown is N / its --reconnect-rate
+#     (TOPOS_BENCH_RECONNECT_RATE, default 100 per core).
 # Builds in Release. Usage: scripts/bench-fleet.sh [N=1000] [HOLD_SECONDS=30] [PUBLISH_ROUNDS=3] [RESTART=1]
 # TOPOS_BENCH_SWARMS sets the number of swarm processes (default: one per
 # 2,500 agents). The swarms stand in for N remote machines, so by default

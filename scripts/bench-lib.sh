@@ -91,12 +91,13 @@ bench_init_controller() {
 # Runs the controller of $work/ctl in the background (log level warn, its
 # output appended to $work/controller.log) and sets controller_pid; does not
 # wait for it to answer (bench_wait_for_controller does). With
-# TOPOS_BENCH_HANDSHAKE_RATE (this machine's measured handshake rate), the
-# controller is told that rate as its --reconnect-rate, as an operator who
-# measured the machine would; otherwise it keeps its default guess.
+# TOPOS_BENCH_RECONNECT_RATE the controller gets it as --reconnect-rate;
+# otherwise it keeps its default (100 per core). On one box the default
+# suits better than the openssl s_time rate: the simulated agents, not the
+# controller, limit how fast they can come back (docs/benchmarks.md).
 bench_start_controller() {
   GRPC_VERBOSITY=ERROR "$build/controller/topos-controller" --log-level warn run \
-    --data-dir "$work/ctl" ${TOPOS_BENCH_HANDSHAKE_RATE:+--reconnect-rate "$TOPOS_BENCH_HANDSHAKE_RATE"} \
+    --data-dir "$work/ctl" ${TOPOS_BENCH_RECONNECT_RATE:+--reconnect-rate "$TOPOS_BENCH_RECONNECT_RATE"} \
     >> "$work/controller.log" 2>&1 &
   controller_pid=$!
 }
