@@ -16,6 +16,8 @@
 # Environment:
 #   TOPOS_BENCH_NO_BUILD=1      reuse an existing build instead of building Release
 #   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
+#   TOPOS_BENCH_SWARM_SCHED=normal  run the swarm as an ordinary process
+#                               instead of under SCHED_IDLE (bench-lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -23,7 +25,11 @@ count=${1:-1000}
 per_host=${2:-10}
 build=${TOPOS_BENCH_BUILD_DIR:-build-release}
 bench_build "$build"
-[ "$count" -ge 1 ] && [ "$per_host" -ge 1 ] || { echo "AGENTS and SERVICES_PER_HOST must be at least 1" >&2; exit 2; }
+[[ "$count" =~ ^[0-9]+$ && "$per_host" =~ ^[0-9]+$ && "$count" -ge 1 && "$per_host" -ge 1 ]] ||
+  { echo "AGENTS and SERVICES_PER_HOST must be numbers, at least 1" >&2; exit 2; }
+# One swarm: it publishes the topology naming all its agents.
+swarms=1
+bench_swarm_sched
 bench_raise_fd_limit
 ctl="$build/controller/cli/toposctl"
 total=$((count * per_host))
@@ -45,12 +51,9 @@ roles:
   - name: database
     description: Simulated hosts of the certificate benchmark.
 ROLES
-GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$port" \
-  --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
-  --services-per-host "$per_host" --publish-rounds 1 --roles "$work/roles.yaml" \
-  --hold 3600 --ready-file "$work/ready" > "$work/swarm.log" 2>&1 &
-swarm_pid=$!
-bench_wait_for_swarm "$count"
+bench_start_swarms "$count" --services-per-host "$per_host" --publish-rounds 1 \
+  --roles "$work/roles.yaml" --hold 3600 --ready-file "$work/ready.{k}"
+bench_wait_for_connected "$count"
 
 rollout=("$ctl" certs rollout --all --reissue --max-unavailable 10% --wait)
 sleep 1  # let the connection burst settle before measuring
@@ -60,11 +63,11 @@ rollout_status=0
 end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid")
 rss=$(bench_rss_mib "$controller_pid")
 
-bench_stop_swarm TERM
-issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$work/swarm.log")
+bench_stop_swarms TERM
+issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$work/swarm.0.log")
 
-echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine"
-grep -E "^(enrolled|connected|publish round)" "$work/swarm.log"
+echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine (swarm scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle})"
+grep -E "^(enrolled|connected|publish round)" "$work/swarm.0.log"
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" -v n="${issued:-0}" -v ref="$sign_rate" 'BEGIN {
   wall = e - s; cpu = d / hz

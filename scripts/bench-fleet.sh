@@ -18,12 +18,8 @@
 #     (TOPOS_BENCH_RECONNECT_RATE, default 100 per core).
 # Builds in Release. Usage: scripts/bench-fleet.sh [N=1000] [HOLD_SECONDS=30] [PUBLISH_ROUNDS=3] [RESTART=1]
 # TOPOS_BENCH_SWARMS sets the number of swarm processes (default: one per
-# 2,500 agents). The swarms stand in for N remote machines, so by default
-# they run under SCHED_IDLE: they get every cycle the controller leaves,
-# and cannot starve the controller they measure (at 10,000 their threads
-# held the load average at 150 and the controller at 2-5% of a core, so
-# handshakes timed out and the reconnect storm never ended).
-# TOPOS_BENCH_SWARM_SCHED=normal runs them as ordinary processes.
+# 2,500 agents); TOPOS_BENCH_SWARM_SCHED=normal runs them as ordinary
+# processes instead of under SCHED_IDLE (scripts/bench-lib.sh says why).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -31,59 +27,18 @@ count=${1:-1000}
 hold=${2:-30}
 rounds=${3:-3}
 restart=${4:-1}
-swarms=${TOPOS_BENCH_SWARMS:-$(( (count + 2499) / 2500 ))}
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive number, not '$count'" >&2; exit 2; }
-[[ "$swarms" =~ ^[1-9][0-9]*$ && "$swarms" -le "$count" ]] ||
-  { echo "TOPOS_BENCH_SWARMS must be between 1 and N ($count), not '$swarms'" >&2; exit 2; }
-case "${TOPOS_BENCH_SWARM_SCHED:-idle}" in
-  idle) swarm_sched=(chrt --idle 0) ;;
-  normal) swarm_sched=() ;;
-  *) echo "TOPOS_BENCH_SWARM_SCHED must be idle or normal, not '$TOPOS_BENCH_SWARM_SCHED'" >&2; exit 2 ;;
-esac
+bench_swarm_count "$count"
+bench_swarm_sched
 build="build-release"
 bench_build "$build"  # TOPOS_BENCH_NO_BUILD=1 reuses an existing build-release/
 bench_raise_fd_limit
 
 bench_make_workdir
-swarm_pids=()
-stop_swarms() {
-  local pid
-  for pid in "${swarm_pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-  for pid in "${swarm_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  swarm_pids=()
-}
-trap 'stop_swarms; bench_cleanup' EXIT
 port=$(( 20000 + RANDOM % 20000 ))
 bench_new_controller
 swarm="$build/tests/bench/topos-swarm"
 
-# Every swarm running now: true, or bench_fail naming the one that ended.
-swarms_alive() {
-  local k
-  for k in "${!swarm_pids[@]}"; do
-    kill -0 "${swarm_pids[$k]}" 2>/dev/null || bench_fail "swarm $k ended early (see swarm.$k.log)"
-  done
-}
-# wait_for_all PATTERN FILE_PREFIX: until every swarm's log holds PATTERN
-# (FILE_PREFIX empty) or every swarm's FILE_PREFIX.K exists.
-wait_for_all() {
-  local k missing
-  while :; do
-    missing=0
-    for k in $(seq 0 $((swarms - 1))); do
-      if [ -n "$2" ]; then [ -s "$2.$k" ] || missing=1
-      else grep -q "$1" "$work/swarm.$k.log" 2>/dev/null || missing=1; fi
-    done
-    [ "$missing" = 0 ] && return 0
-    swarms_alive
-    sleep 0.2
-  done
-}
-swarms_cpu_ticks() {
-  local pid sum=0
-  for pid in "${swarm_pids[@]}"; do sum=$(( sum + $(bench_cpu_ticks "$pid") )); done
-  echo "$sum"
-}
 # The lowest local-store version any agent of any swarm has applied.
 lowest_applied_version() {
   cat "$work"/applied.* | awk 'NR == 1 || $1 < low {low = $1} END {print low + 0}'
@@ -91,26 +46,15 @@ lowest_applied_version() {
 
 bench_machine
 echo "agents: $count in $swarms swarm processes (scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}), heartbeat 30 s, controller and swarms on the same machine"
-first=0
-for k in $(seq 0 $((swarms - 1))); do
-  n=$(( count / swarms + (k < count % swarms ? 1 : 0) ))
-  GRPC_VERBOSITY=ERROR "${swarm_sched[@]}" "$swarm" --controller "127.0.0.1:$port" --creds "$work/ctl/admin" \
-    --state-root "$work/agents" --count "$n" --first "$first" \
-    --concurrency $(( 8 / swarms > 1 ? 8 / swarms : 1 )) \
-    --max-connecting $(( 200 / swarms > 10 ? 200 / swarms : 10 )) --hold 3600 \
-    --start-when "$work/go" --ready-file "$work/ready.$k" \
-    --applied-file "$work/applied.$k" --reconnect-file "$work/reconnected.$k" \
-    > "$work/swarm.$k.log" 2>&1 &
-  swarm_pids+=($!)
-  first=$(( first + n ))
-done
+bench_start_swarms "$count" --hold 3600 --start-when "$work/go" --ready-file "$work/ready.{k}" \
+  --applied-file "$work/applied.{k}" --reconnect-file "$work/reconnected.{k}"
 
 # Enrollment storm: every swarm has its tokens; all enroll at once.
-wait_for_all "^tokens created" ""
-c0=$(bench_cpu_ticks "$controller_pid"); s0=$(swarms_cpu_ticks); t0=$(bench_now_ms)
+bench_wait_for_swarms "^tokens created" ""
+c0=$(bench_cpu_ticks "$controller_pid"); s0=$(bench_swarms_cpu_ticks); t0=$(bench_now_ms)
 touch "$work/go"
-wait_for_all "^enrolled " ""
-c1=$(bench_cpu_ticks "$controller_pid"); s1=$(swarms_cpu_ticks); t1=$(bench_now_ms)
+bench_wait_for_swarms "^enrolled " ""
+c1=$(bench_cpu_ticks "$controller_pid"); s1=$(bench_swarms_cpu_ticks); t1=$(bench_now_ms)
 enrolled=$(sed -n 's/^enrolled \([0-9]*\)\/.*/\1/p' "$work"/swarm.*.log | awk '{s += $1} END {print s + 0}')
 awk -v n="$enrolled" -v all="$count" -v ms=$((t1 - t0)) -v c=$((c1 - c0)) -v s=$((s1 - s0)) \
   -v hz="$ticks" -v hs="${TOPOS_BENCH_HANDSHAKE_RATE:-}" 'BEGIN {
@@ -121,7 +65,7 @@ awk -v n="$enrolled" -v all="$count" -v ms=$((t1 - t0)) -v c=$((c1 - c0)) -v s=$
       1000 * c / hz / n, (c > 0 ? n * hz / c : 0), 1000 * s / hz / n
     printf "\n"
   }'
-wait_for_all "" "$work/ready"
+bench_wait_for_swarms "" "$work/ready"
 echo "connected: $(cat "$work"/ready.* | awk '{s += $1} END {print s + 0}')/$count, $(( ($(bench_now_ms) - t0) / 1000 )) s after enrollment started"
 
 # Publish rounds, from outside: the swarms report their agents' lowest
@@ -129,7 +73,7 @@ echo "connected: $(cat "$work"/ready.* | awk '{s += $1} END {print s + 0}')/$cou
 roles=examples/pchat/roles.yaml
 for round in $(seq 1 "$rounds"); do
   "$swarm" --write-topology "$work/topology.$round.yaml" --count "$count" --topology-round "$round"
-  c0=$(bench_cpu_ticks "$controller_pid"); s0=$(swarms_cpu_ticks); t0=$(bench_now_ms)
+  c0=$(bench_cpu_ticks "$controller_pid"); s0=$(bench_swarms_cpu_ticks); t0=$(bench_now_ms)
   out=$("$build/controller/cli/toposctl" topology publish "$work/topology.$round.yaml" \
     --roles "$roles" -m "bench-fleet round $round") || bench_fail "publish round $round: $out"
   t_call=$(bench_now_ms)
@@ -137,12 +81,12 @@ for round in $(seq 1 "$rounds"); do
   [ -n "$version" ] || bench_fail "publish round $round printed no version: $out"
   deadline=$(( $(bench_now_ms) + 180000 ))
   while [ "$(lowest_applied_version)" -lt "$version" ] && [ "$(bench_now_ms)" -lt "$deadline" ]; do
-    swarms_alive; sleep 0.05
+    bench_swarms_alive; sleep 0.05
   done
   if [ "$(lowest_applied_version)" -ge "$version" ]; then
     t_all=$(cat "$work"/applied.* | awk '$2 > last {last = $2} END {print last}')
     awk -v r="$round" -v v="$version" -v call=$((t_call - t0)) -v all=$((t_all - t0)) -v n="$count" \
-      -v c=$(( $(bench_cpu_ticks "$controller_pid") - c0 )) -v s=$(( $(swarms_cpu_ticks) - s0 )) \
+      -v c=$(( $(bench_cpu_ticks "$controller_pid") - c0 )) -v s=$(( $(bench_swarms_cpu_ticks) - s0 )) \
       -v hz="$ticks" 'BEGIN {
         printf "publish round %d (version %d): publish call %d ms, every one of %d agents applied it %.2f s after the call started (controller CPU %.2f s, swarms %.2f s)\n", r, v, call, n, all / 1000, c / hz, s / hz
       }'
@@ -165,7 +109,7 @@ if [ "$restart" = 1 ]; then
   # on their own (jittered back-off), and each swarm notes when all of its
   # agents are back.
   rm -f "$work"/reconnected.*
-  s0=$(swarms_cpu_ticks)
+  s0=$(bench_swarms_cpu_ticks)
   kill -TERM "$controller_pid"
   wait "$controller_pid" 2>/dev/null || true
   restarted_ms=$(bench_now_ms)
@@ -174,13 +118,13 @@ if [ "$restart" = 1 ]; then
   until [ "$(ls "$work"/reconnected.* 2>/dev/null | wc -l)" -ge "$swarms" ] ||
         [ "$(bench_now_ms)" -ge "$deadline" ]; do
     kill -0 "$controller_pid" 2>/dev/null || { tail -20 "$work/controller.log"; exit 1; }
-    swarms_alive
+    bench_swarms_alive
     sleep 0.2
   done
   if [ "$(ls "$work"/reconnected.* 2>/dev/null | wc -l)" -ge "$swarms" ]; then
     cat "$work"/reconnected.* | awk -v r="$restarted_ms" -v hs="${TOPOS_BENCH_HANDSHAKE_RATE:-}" \
       -v cpu="$(bench_cpu_ticks "$controller_pid")" -v hz="$ticks" \
-      -v swarm="$(( $(swarms_cpu_ticks) - s0 ))" -v cores="$(nproc)" '
+      -v swarm="$(( $(bench_swarms_cpu_ticks) - s0 ))" -v cores="$(nproc)" '
       {if ($2 > b) b = $2; n += $3}
       END {
         t = (b - r) / 1000
@@ -192,6 +136,6 @@ if [ "$restart" = 1 ]; then
     echo "reconnect storm: not every agent came back within 10 minutes"
   fi
 fi
-stop_swarms
+bench_stop_swarms INT
 # Their own lines (not the agents' warnings, which stay in the logs).
 for k in $(seq 0 $((swarms - 1))); do grep -v "\] \[warning\] " "$work/swarm.$k.log" | sed "s/^/swarm $k: /"; done

@@ -15,14 +15,14 @@
 #          bench_wait_for_controller).
 #   port   the controller's port on 127.0.0.1: before bench_new_controller
 #          (bench_init_controller).
-#   swarm_pid  the pid of the topos-swarm a script starts (after
-#          bench_make_workdir, which empties it), for bench_wait_for_swarm,
-#          bench_stop_swarm and bench_cleanup.
+#   swarms the number of topos-swarm processes: before bench_start_swarms.
 #   bench_fail_logs  (optional array) more logs for bench_fail to show.
 # What the library sets:
 #   ticks           on sourcing: clock ticks per second, bench_cpu_ticks' unit.
 #   work            bench_make_workdir: a new temporary directory.
 #   controller_pid  bench_start_controller: the controller running now.
+#   swarm_pids      bench_start_swarms: the swarm processes, swarm K's
+#                   output in $work/swarm.K.log.
 #   TOPOS_CONTROLLER, TOPOS_CREDS  bench_wait_for_controller exports them,
 #                   so toposctl reaches the controller as its administrator.
 #
@@ -53,18 +53,18 @@ bench_machine() {
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB"
 }
 
-# Makes $work, empties controller_pid and swarm_pid, and sets the EXIT trap.
+# Makes $work, empties controller_pid and swarm_pids, and sets the EXIT trap.
 bench_make_workdir() {
   work=$(mktemp -d)
   controller_pid=""
-  swarm_pid=""
+  swarm_pids=()
   trap bench_cleanup EXIT
 }
 
-# Stops the swarm and the controller when they run, waits for every
+# Stops the swarms and the controller when they run, waits for every
 # background job and removes $work.
 bench_cleanup() {
-  if [ -n "${swarm_pid:-}" ]; then kill "$swarm_pid" 2>/dev/null || true; fi
+  bench_stop_swarms INT
   if [ -n "${controller_pid:-}" ]; then kill "$controller_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -114,23 +114,101 @@ bench_wait_for_controller() {
   bench_fail "controller did not come up"
 }
 
-# bench_wait_for_swarm COUNT: waits until the swarm ($swarm_pid, started with
-# --ready-file "$work/ready") has connected its agents; bench_fail when it
-# ended before that or connected fewer than COUNT.
-bench_wait_for_swarm() {
-  until [ -e "$work/ready" ]; do
-    kill -0 "$swarm_pid" 2>/dev/null || bench_fail "swarm ended before its agents were connected"
-    sleep 0.2
-  done
-  [ "$(cat "$work/ready")" -eq "$1" ] || bench_fail "only $(cat "$work/ready") of $1 agents connected"
+# swarm_sched: how the swarms are run, from TOPOS_BENCH_SWARM_SCHED. They
+# stand in for remote machines, so by default they run under SCHED_IDLE:
+# they get every cycle the controller leaves and cannot starve the
+# controller they measure (at 10,000 their threads held the load average at
+# 150 and the controller at 2-5% of a core, so handshakes timed out and the
+# reconnect storm never ended). TOPOS_BENCH_SWARM_SCHED=normal runs them as
+# ordinary processes. Exits 2 on any other value.
+bench_swarm_sched() {
+  case "${TOPOS_BENCH_SWARM_SCHED:-idle}" in
+    idle) swarm_sched=(chrt --idle 0) ;;
+    normal) swarm_sched=() ;;
+    *) echo "TOPOS_BENCH_SWARM_SCHED must be idle or normal, not '$TOPOS_BENCH_SWARM_SCHED'" >&2; exit 2 ;;
+  esac
 }
 
-# bench_stop_swarm SIGNAL: sends SIGNAL (TERM, INT) to the swarm, which then
-# prints its totals to its log, waits for it to end and empties swarm_pid.
-bench_stop_swarm() {
-  kill "-$1" "$swarm_pid" 2>/dev/null || true
-  wait "$swarm_pid" || true
-  swarm_pid=""
+# bench_swarm_count COUNT: sets swarms from TOPOS_BENCH_SWARMS, by default
+# one process per 2,500 agents (so that no process needs more than 2,500
+# agents' descriptors and threads); exits 2 when it is not 1 to COUNT.
+bench_swarm_count() {
+  swarms=${TOPOS_BENCH_SWARMS:-$(( ($1 + 2499) / 2500 ))}
+  [[ "$swarms" =~ ^[1-9][0-9]*$ && "$swarms" -le "$1" ]] ||
+    { echo "TOPOS_BENCH_SWARMS must be between 1 and N ($1), not '$swarms'" >&2; exit 2; }
+}
+
+# bench_start_swarms COUNT ARG...: starts $swarms topos-swarm processes
+# (bench_swarm_sched's scheduling) with COUNT agents between them against
+# the controller on $port, swarm K taking the agents numbered from its
+# --first on. Each gets ARG..., with {k} replaced by its K (so per-swarm
+# files can be named "$work/ready.{k}"), and logs to $work/swarm.K.log.
+bench_start_swarms() {
+  local all=$1 k n first=0 arg args
+  shift
+  for ((k = 0; k < swarms; k++)); do
+    n=$(( all / swarms + (k < all % swarms ? 1 : 0) ))
+    args=()
+    for arg in "$@"; do args+=("${arg//\{k\}/$k}"); done
+    GRPC_VERBOSITY=ERROR "${swarm_sched[@]}" "$build/tests/bench/topos-swarm" \
+      --controller "127.0.0.1:$port" --creds "$work/ctl/admin" --state-root "$work/agents" \
+      --count "$n" --first "$first" --concurrency $(( 8 / swarms > 1 ? 8 / swarms : 1 )) \
+      --max-connecting $(( 200 / swarms > 10 ? 200 / swarms : 10 )) "${args[@]}" \
+      > "$work/swarm.$k.log" 2>&1 &
+    swarm_pids+=($!)
+    first=$(( first + n ))
+  done
+}
+
+# Every swarm running now: true, or bench_fail naming the one that ended.
+bench_swarms_alive() {
+  local k
+  for k in "${!swarm_pids[@]}"; do
+    kill -0 "${swarm_pids[$k]}" 2>/dev/null || bench_fail "swarm $k ended early (see swarm.$k.log)"
+  done
+}
+
+# bench_wait_for_swarms PATTERN FILE_PREFIX: until every swarm's log holds
+# PATTERN (FILE_PREFIX empty) or every swarm's FILE_PREFIX.K is written;
+# bench_fail when a swarm ends before.
+bench_wait_for_swarms() {
+  local k missing
+  while :; do
+    missing=0
+    for ((k = 0; k < swarms; k++)); do
+      if [ -n "$2" ]; then [ -s "$2.$k" ] || missing=1
+      else grep -q "$1" "$work/swarm.$k.log" 2>/dev/null || missing=1; fi
+    done
+    [ "$missing" = 0 ] && return 0
+    bench_swarms_alive
+    sleep 0.2
+  done
+}
+
+# bench_wait_for_connected COUNT: waits until every swarm (started with
+# --ready-file "$work/ready.{k}") has connected its agents; bench_fail when
+# one ended before, or when fewer than COUNT are connected in all.
+bench_wait_for_connected() {
+  local connected
+  bench_wait_for_swarms "" "$work/ready"
+  connected=$(cat "$work"/ready.* | awk '{s += $1} END {print s + 0}')
+  [ "$connected" -eq "$1" ] || bench_fail "only $connected of $1 agents connected"
+}
+
+# bench_stop_swarms SIGNAL: sends SIGNAL (TERM, INT) to every swarm, which
+# then prints its totals to its log, waits for them and empties swarm_pids.
+bench_stop_swarms() {
+  local pid
+  for pid in "${swarm_pids[@]}"; do kill "-$1" "$pid" 2>/dev/null || true; done
+  for pid in "${swarm_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  swarm_pids=()
+}
+
+# The CPU time (ticks) every swarm has used so far.
+bench_swarms_cpu_ticks() {
+  local pid sum=0
+  for pid in "${swarm_pids[@]}"; do sum=$(( sum + $(bench_cpu_ticks "$pid") )); done
+  echo "$sum"
 }
 
 # bench_cpu_ticks PID: the user + system CPU time PID has used, in clock

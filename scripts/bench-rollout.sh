@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fleet rollout benchmark against one controller on this machine, with N
-# simulated agents (topos-swarm: one process, the real protocol, each agent
-# running deployment steps as no-ops). Publishes a topology that puts every
+# simulated agents (topos-swarm, the real protocol, each agent running
+# deployment steps as no-ops; one swarm process per 2,500 agents, as in
+# scripts/bench-fleet.sh). Publishes a topology that puts every
 # simulated host in a pool (pools of 10, role "sim") running one small
 # service, pushes its artifact, then times
 #   toposctl rollout start --max-unavailable MAX_UNAVAILABLE --wait
@@ -19,6 +20,9 @@
 #   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
 #   TOPOS_BENCH_STANDIN=deploy  time `toposctl deploy --host sim-1.bench.test`
 #                               instead of the rollout (checks the setup alone)
+#   TOPOS_BENCH_SWARMS=K        the number of swarm processes
+#   TOPOS_BENCH_SWARM_SCHED=normal  run the swarms as ordinary processes
+#                               instead of under SCHED_IDLE (bench-lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -27,7 +31,9 @@ max_unavailable=${2:-10%}
 build=${TOPOS_BENCH_BUILD_DIR:-build-release}
 standin=${TOPOS_BENCH_STANDIN:-}
 bench_build "$build"
-[ "$count" -ge 2 ] || { echo "N must be at least 2" >&2; exit 2; }
+[[ "$count" =~ ^[0-9]+$ && "$count" -ge 2 ]] || { echo "N must be a number, at least 2, not '$count'" >&2; exit 2; }
+bench_swarm_count "$count"
+bench_swarm_sched
 bench_raise_fd_limit
 ctl="$build/controller/cli/toposctl"
 service=noop-svc
@@ -77,13 +83,11 @@ tar -czf "$work/$service-$version.tar.gz" -C "$work/artifact" .
 "$ctl" artifact push "$work/$service-$version.tar.gz" --service "$service" --version "$version" \
   > "$work/push.log" 2>&1 || bench_fail "artifact push: $(cat "$work/push.log")"
 
-# The swarm holds its agents until we stop it (SIGTERM), then prints totals.
-GRPC_VERBOSITY=ERROR "$build/tests/bench/topos-swarm" --controller "127.0.0.1:$port" \
-  --creds "$work/ctl/admin" --state-root "$work/agents" --count "$count" --concurrency 8 \
-  --hold 3600 --ready-file "$work/ready" --step-times "$work/step-times" \
-  > "$work/swarm.log" 2>&1 &
-swarm_pid=$!
-bench_wait_for_swarm "$count"
+# The swarms hold their agents until we stop them (SIGTERM), then print
+# their totals and write their agents' step times.
+bench_start_swarms "$count" --hold 3600 --ready-file "$work/ready.{k}" \
+  --step-times "$work/step-times.{k}"
+bench_wait_for_connected "$count"
 # Every agent applies the published slice on connecting; the plan must see
 # every host online with changes to make.
 "$ctl" rollout plan > "$work/plan-before.log" 2>&1 || bench_fail "rollout plan: $(cat "$work/plan-before.log")"
@@ -111,12 +115,12 @@ for _ in $(seq 1 75); do
 done
 plan_after=$(tail -1 "$work/plan-after.log")
 
-bench_stop_swarm TERM
-steps=$(sed -n 's/^no-op steps executed: \([0-9]*\).*/\1/p' "$work/swarm.log")
+bench_stop_swarms TERM
+steps=$(sed -n 's/^no-op steps executed: \([0-9]*\).*/\1/p' "$work"/swarm.*.log | awk '{s += $1} END {print s + 0}')
 
 bench_machine
-echo "agents: $count (simulated, no-op steps), controller and swarm on the same machine"
-grep -E "^(enrolled|connected)" "$work/swarm.log"
+echo "agents: $count (simulated, no-op steps) in $swarms swarm processes (scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}), controller and swarms on the same machine"
+grep -h -E "^(enrolled|connected)" "$work"/swarm.*.log
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 echo "plan before: $plan_before"
 awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" 'BEGIN {
@@ -125,18 +129,18 @@ awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" 'BEGIN {
   printf "controller CPU during it: %.2f s (%.1f%% of one core)\n", cpu, (wall > 0 ? 100 * cpu / wall : 0)
 }'
 echo "controller RSS after: $rss MiB"
-echo "no-op steps executed by the swarm: ${steps:-unknown}"
+echo "no-op steps executed by the swarms: ${steps:-unknown}"
 # Latency percentiles over the agents: column 2 (first step answered) or 3
 # (last step answered), in ms since the command started.
 percentiles() {
-  awk -v c="$1" -v s="$start_ms" '$c > 0 {print $c - s}' "$work/step-times" | sort -n |
+  awk -v c="$1" -v s="$start_ms" '$c > 0 {print $c - s}' "$work"/step-times.* | sort -n |
     awk '{v[NR] = $1} END {
       if (NR == 0) { print "none answered"; exit }
       p50 = v[int((NR - 1) * 0.50) + 1]; p99 = v[int((NR - 1) * 0.99) + 1]
       printf "p50 %.2f s, p99 %.2f s, max %.2f s (%d agents)\n", p50 / 1000, p99 / 1000, v[NR] / 1000, NR
     }'
 }
-if [ -s "$work/step-times" ]; then
+if cat "$work"/step-times.* > /dev/null 2>&1; then
   echo "fan-out, command start -> agent answered its first step: $(percentiles 2)"
   echo "fan-out, command start -> agent answered its last step: $(percentiles 3)"
 fi
