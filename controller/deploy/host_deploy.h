@@ -1,8 +1,9 @@
-// Runs a planned list of steps on one host, one after the other, and
-// reports every event; stops at the first step that does not succeed.
+// Runs a planned list of steps on one host, one after the other, on the
+// calling thread, and reports every event; stops at the first step that
+// does not succeed (StepSequence says how).
 //
 // Thread-safety: Run blocks the calling thread (a deploy's own thread);
-// events are delivered on it and on the threads the StepTracker uses.
+// events are delivered on it.
 #pragma once
 
 #include <atomic>
@@ -27,11 +28,8 @@ class HostDeploy {
   // Returns true if every step succeeded. A step whose outcome does not come
   // back within its deadline plus `grace` fails the deploy (the agent is
   // asked to cancel it). `cancelled` (the operator went away) cancels the
-  // running step and stops. `abandoned` (the controller is shutting down
-  // and will resume this deploy when it restarts) stops waiting at once,
-  // leaving the step to run on the agent and reporting nothing more.
-  bool Run(const std::atomic<bool>& cancelled, std::chrono::seconds grace = std::chrono::seconds(30),
-           const std::atomic<bool>* abandoned = nullptr);
+  // running step and stops.
+  bool Run(const std::atomic<bool>& cancelled, std::chrono::seconds grace = std::chrono::seconds(30));
 
  private:
   StepTracker& tracker_;

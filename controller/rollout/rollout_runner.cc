@@ -6,7 +6,6 @@
 #include <cstdlib>
 
 #include "controller/deploy/deploy_plan.h"
-#include "controller/deploy/host_deploy.h"
 #include "controller/rollout/rollout_codec.h"
 
 namespace topos::rollout {
@@ -38,7 +37,7 @@ std::string StepEventKind(v1::StepState state) {
   }
 }
 
-// A step event for the rollout's log from one of HostDeploy's events, or
+// A step event for the rollout's log from one of a host's step events, or
 // nothing for those not worth keeping (output chunks, the closing summary).
 std::optional<v1::RolloutEvent> StepEvent(const v1::DeployEvent& event) {
   if (!event.has_step()) return std::nullopt;
@@ -82,7 +81,8 @@ RolloutRunner::RolloutRunner(Services services, v1::Rollout record, RolloutProgr
       stored_snapshot_(record_.SerializeAsString()),
       progress_(std::move(progress)),
       last_seq_(last_seq),
-      done_(record_.done()) {
+      done_(record_.done()),
+      driver_(services.steps, kOutcomeGrace) {
   IndexHostsLocked();
 }
 
@@ -106,24 +106,15 @@ void RolloutRunner::Start(bool resumed) {
 }
 
 void RolloutRunner::Stop() {
-  std::map<std::string, std::unique_ptr<Deployment>> deployments;
-  std::vector<std::unique_ptr<Deployment>> finished;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    for (auto& [host, deployment] : deployments_) deployment->abandon = true;
-    deployments.swap(deployments_);
-    finished.swap(finished_);
   }
   wake_.notify_all();
   changed_.notify_all();
   if (thread_.joinable()) thread_.join();
-  for (auto& [host, deployment] : deployments) {
-    if (deployment->thread.joinable()) deployment->thread.join();
-  }
-  for (auto& deployment : finished) {
-    if (deployment->thread.joinable()) deployment->thread.join();
-  }
+  // Abandons the running hosts: a restarted controller resumes them.
+  driver_.Stop();
 }
 
 void RolloutRunner::Loop() {
@@ -145,10 +136,13 @@ void RolloutRunner::Loop() {
         kRoundSpacing * (round_end - round_start), kMinRoundGap, kMaxRoundGap);
     wake_.wait_until(lock, std::min(round_end + gap, until), [this] { return stopping_; });
   }
+  // Done: no host runs any more, so the driver's thread can go (unlocked:
+  // the driver's callbacks take the lock).
+  lock.unlock();
+  if (done()) driver_.Stop();
 }
 
 bool RolloutRunner::DecideLocked() {
-  JoinFinishedLocked();
   const TimePoint now = Clock::now();
   // Hosts whose agent was waiting or running before this round, and the
   // state: what the connectivity checks and the state change events below
@@ -370,9 +364,7 @@ std::map<std::string, RolloutRunner::Recorded> RolloutRunner::RecordedStepsLocke
 }
 
 void RolloutRunner::LaunchLocked(const std::string& host, Recorded recorded) {
-  if (deployments_.contains(host)) return;
-  auto deployment = std::make_unique<Deployment>();
-  Deployment* raw = deployment.get();
+  if (deploying_.contains(host)) return;
   std::vector<v1::RunStep> steps;
   std::string problem;
   auto stored = services_.store.GetRolloutHostSteps(record_.id(), host);
@@ -384,7 +376,12 @@ void RolloutRunner::LaunchLocked(const std::string& host, Recorded recorded) {
   } else {
     steps.assign(parsed.steps().begin(), parsed.steps().end());
   }
-  if (recorded.started > 0 && problem.empty()) {
+  if (!problem.empty()) {
+    inbox_.push_back({host, false, problem, {}});
+    wake_.notify_all();
+    return;
+  }
+  if (recorded.started > 0) {
     Happening resumed{host, std::nullopt, "", {}};
     resumed.step_event.set_kind("host-resumed");
     resumed.step_event.set_message(
@@ -392,58 +389,43 @@ void RolloutRunner::LaunchLocked(const std::string& host, Recorded recorded) {
         std::to_string(steps.size()) + " had finished and are answered from the agent's journal");
     inbox_.push_back(std::move(resumed));
   }
-  raw->thread = std::thread([this, raw, host, problem, recorded,
-                             steps = std::move(steps)]() mutable {
-    bool ok = false;
-    std::string reason = problem;
-    Recorded seen;
-    if (problem.empty()) {
-      controller::HostDeploy deploy(services_.steps, host, std::move(steps),
-                                    [this, host, &reason, &seen, recorded](v1::DeployEvent event) {
-                                      auto step_event = StepEvent(event);
-                                      // The failed step's own error says more than the summary.
-                                      if (event.done() && reason.empty()) reason = event.message();
-                                      if (step_event && step_event->kind() != "step-started" &&
-                                          step_event->kind() != "step-succeeded") {
-                                        reason = step_event->message();
-                                      }
-                                      if (!step_event) return;
-                                      // Skip what was stored before the restart.
-                                      if (step_event->kind() == "step-started") {
-                                        if (++seen.started <= recorded.started) return;
-                                      } else if (++seen.finished <= recorded.finished) {
-                                        return;
-                                      }
-                                      std::lock_guard lock(mutex_);
-                                      inbox_.push_back({host, std::nullopt, "", std::move(*step_event)});
-                                      wake_.notify_all();
-                                    });
-      ok = deploy.Run(raw->cancel, kOutcomeGrace, &raw->abandon);
+  // What the host's events have said so far; the sink and the done
+  // callback both run on the driver's thread.
+  struct Seen {
+    std::string reason;
+    Recorded counted;
+  };
+  auto seen = std::make_shared<Seen>();
+  auto sink = [this, host, seen, recorded](v1::DeployEvent event) {
+    auto step_event = StepEvent(event);
+    // The failed step's own error says more than the summary.
+    if (event.done() && seen->reason.empty()) seen->reason = event.message();
+    if (step_event && step_event->kind() != "step-started" && step_event->kind() != "step-succeeded") {
+      seen->reason = step_event->message();
     }
-    if (raw->abandon) return;
+    if (!step_event) return;
+    // Skip what was stored before the restart.
+    if (step_event->kind() == "step-started") {
+      if (++seen->counted.started <= recorded.started) return;
+    } else if (++seen->counted.finished <= recorded.finished) {
+      return;
+    }
     std::lock_guard lock(mutex_);
-    inbox_.push_back({host, ok, ok ? "" : reason, {}});
-    auto it = deployments_.find(host);
-    if (it != deployments_.end() && it->second.get() == raw) {
-      finished_.push_back(std::move(it->second));
-      deployments_.erase(it);
-    }
+    inbox_.push_back({host, std::nullopt, "", std::move(*step_event)});
     wake_.notify_all();
-  });
-  deployments_[host] = std::move(deployment);
+  };
+  auto done = [this, host, seen](bool ok) {
+    std::lock_guard lock(mutex_);
+    inbox_.push_back({host, ok, ok ? "" : seen->reason, {}});
+    deploying_.erase(host);
+    wake_.notify_all();
+  };
+  deploying_.insert(host);
+  driver_.Start(host, std::move(steps), std::move(sink), std::move(done));
 }
 
 void RolloutRunner::CancelLocked(const std::string& host) {
-  auto it = deployments_.find(host);
-  if (it != deployments_.end()) it->second->cancel = true;
-}
-
-void RolloutRunner::JoinFinishedLocked() {
-  // A finished deployment's thread only has its return left to run.
-  for (auto& deployment : finished_) {
-    if (deployment->thread.joinable()) deployment->thread.join();
-  }
-  finished_.clear();
+  if (deploying_.contains(host)) driver_.Cancel(host);
 }
 
 Result<v1::Rollout> RolloutRunner::Control(const v1::ControlRolloutRequest& request,
@@ -483,7 +465,7 @@ Result<v1::Rollout> RolloutRunner::Control(const v1::ControlRolloutRequest& requ
     return Status::Unavailable("could not store the change; try again");
   }
   if (request.action() == v1::ROLLOUT_ABORT && request.cancel_running()) {
-    for (auto& [host, deployment] : deployments_) deployment->cancel = true;
+    for (const auto& host : deploying_) driver_.Cancel(host);
   }
   wake_.notify_all();
   return record_;

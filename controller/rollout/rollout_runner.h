@@ -7,8 +7,8 @@
 // running get their stored steps sent again under the same step ids, which
 // agents answer from their journals instead of running twice.
 //
-// Each started host runs its stored steps with a HostDeploy on a thread of
-// its own (the window bounds how many run at once). Agents' connectivity
+// Started hosts run their stored steps on the runner's DeployDriver: one
+// thread for all of them, however large the window. Agents' connectivity
 // comes from the hub, polled once a second and after every event.
 //
 // Decision rounds are coalesced: a round applies everything that arrived
@@ -38,10 +38,12 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "controller/deploy/deploy_driver.h"
 #include "controller/deploy/step_tracker.h"
 #include "controller/hub/agent_hub.h"
 #include "controller/rollout/engine.h"
@@ -91,11 +93,6 @@ class RolloutRunner {
   void WaitAfter(std::uint64_t seq, std::chrono::milliseconds timeout) const;
 
  private:
-  struct Deployment {
-    std::thread thread;
-    std::atomic<bool> cancel{false};
-    std::atomic<bool> abandon{false};
-  };
   // Something that happened, queued for the decision loop.
   struct Happening {
     std::string host;
@@ -120,7 +117,6 @@ class RolloutRunner {
   void LaunchLocked(const std::string& host, Recorded recorded);
   std::map<std::string, Recorded> RecordedStepsLocked();
   void CancelLocked(const std::string& host);
-  void JoinFinishedLocked();
   // Stores `snapshot` (record_ serialized) and `events` (numbered here) in
   // one write. False (nothing changed) when the store refused it.
   bool SaveLocked(std::string snapshot, std::vector<v1::RolloutEvent>& events);
@@ -143,13 +139,13 @@ class RolloutRunner {
   RolloutProgress progress_;                   // guarded; as last stored
   std::uint64_t last_seq_ = 0;                 // guarded
   std::vector<Happening> inbox_;               // guarded
-  std::map<std::string, std::unique_ptr<Deployment>> deployments_;  // guarded
-  std::vector<std::unique_ptr<Deployment>> finished_;               // guarded; to join
+  std::unordered_set<std::string> deploying_;  // guarded; hosts started on driver_
   std::optional<TimePoint> wake_at_;           // guarded
   bool done_ = false;                          // guarded
   bool stopping_ = false;                      // guarded
   std::chrono::steady_clock::time_point reconnect_grace_until_;  // guarded
   std::thread thread_;
+  controller::DeployDriver driver_;  // last: stopped first, while the rest is alive
 };
 
 }  // namespace topos::rollout
