@@ -491,6 +491,36 @@ TEST_F(RolloutTest, PauseStopsNewStartsAndResumeFinishesTheRollout) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// What `rollout start --wait` and `rollout watch` show: every stored event
+// once and in order, then the end of the stream once the rollout is done.
+// The controller spaces its updates (each carries the whole rollout), so
+// events arrive in batches; none may be lost or repeated between them.
+TEST_F(RolloutTest, WatchDeliversEveryStoredEventOnceInOrderThenEnds) {
+  PublishVersion({});
+  const std::string id = Start(Strategy("5", 0), Hosts(1, 10));
+  topos::v1::WatchRolloutRequest request;
+  request.set_id(id);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(45));
+  auto reader = stub_->WatchRollout(&context, request);
+  std::vector<std::uint64_t> watched;
+  topos::v1::RolloutUpdate update;
+  bool last_was_done = false;
+  while (reader->Read(&update)) {
+    for (const auto& event : update.events()) watched.push_back(event.seq());
+    last_was_done = update.rollout().done();
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(last_was_done) << "the stream ended before the rollout was done";
+  auto got = Get(id);
+  EXPECT_EQ(got.rollout().state(), "succeeded") << Transcript(got);
+  std::vector<std::uint64_t> stored;
+  for (const auto& event : got.events()) stored.push_back(event.seq());
+  EXPECT_EQ(watched, stored) << Transcript(got);
+  EXPECT_EQ(HostsWithEvent(got, "host-started").size(), 10u);
+}
+
 // One rollout at a time per host: a second rollout touching a held host is
 // refused naming the first; one on other hosts is not. Abort with
 // cancel_running cancels the running host's step on the agent (the hook's
