@@ -6,9 +6,9 @@
 # simulated host in a pool (pools of 10, role "sim") running one small
 # service, pushes its artifact, then times
 #   toposctl rollout start --max-unavailable MAX_UNAVAILABLE --wait
-# and prints: the machine, N, the rollout's wall time, controller CPU during
-# it (seconds and % of one core), controller RSS after, the no-op steps the
-# swarm executed, and the fan-out latencies: per agent, from the start of the
+# and prints: the machine, N, the rollout's wall time, the controller's and
+# the swarms' CPU during it (seconds and % of one core), controller RSS
+# after, the no-op steps the swarms executed, and the fan-out latencies: per agent, from the start of the
 # command until it answered its first step, and until it answered its last
 # (p50, p99, max). With MAX_UNAVAILABLE=100% every host starts at once, so
 # the first-step figure is the issue's fan-out (one step pushed to every
@@ -101,10 +101,10 @@ else
   converged=$count
 fi
 sleep 1  # let the connection burst settle before measuring
-t0=$(bench_cpu_ticks "$controller_pid"); start=$(bench_now); start_ms=$(bench_now_ms)
+t0=$(bench_cpu_ticks "$controller_pid"); s0=$(bench_swarms_cpu_ticks); start=$(bench_now); start_ms=$(bench_now_ms)
 rollout_status=0
 "${rollout[@]}" > "$work/rollout.log" 2>&1 || rollout_status=$?
-end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid")
+end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid"); s1=$(bench_swarms_cpu_ticks)
 rss=$(bench_rss_mib "$controller_pid")
 # The controller stores the services the agents report a moment later;
 # wait (up to 15 s) for the plan to show the hosts converged.
@@ -123,10 +123,11 @@ echo "agents: $count (simulated, no-op steps) in $swarms swarm processes (schedu
 grep -h -E "^(enrolled|connected)" "$work"/swarm.*.log
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 echo "plan before: $plan_before"
-awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" 'BEGIN {
+awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v sw=$((s1 - s0)) -v hz="$ticks" 'BEGIN {
   wall = e - s; cpu = d / hz
   printf "rollout wall time: %.2f s\n", wall
   printf "controller CPU during it: %.2f s (%.1f%% of one core)\n", cpu, (wall > 0 ? 100 * cpu / wall : 0)
+  printf "swarms CPU during it: %.2f s (%.1f%% of one core)\n", sw / hz, (wall > 0 ? 100 * sw / hz / wall : 0)
 }'
 echo "controller RSS after: $rss MiB"
 echo "no-op steps executed by the swarms: ${steps:-unknown}"
