@@ -51,8 +51,13 @@ void DeployDriver::Loop() {
     std::deque<Work> batch;
     {
       std::unique_lock lock(inbox_->mutex);
-      inbox_->ready.wait_until(lock, next_tick,
-                               [&] { return inbox_->stopping || !inbox_->work.empty(); });
+      auto arrived = [&] { return inbox_->stopping || !inbox_->work.empty(); };
+      // Nothing running (say, a paused rollout): nothing to tick either.
+      if (running_.empty()) {
+        inbox_->ready.wait(lock, arrived);
+      } else {
+        inbox_->ready.wait_until(lock, next_tick, arrived);
+      }
       if (inbox_->stopping) break;
       batch.swap(inbox_->work);
     }
