@@ -40,16 +40,7 @@ class CertificateFieldsTest : public ::testing::Test {
     ca_.emplace(std::move(ca).value());
     Result<PrivateKey> key = PrivateKey::Generate();
     ASSERT_TRUE(key.ok());
-    Result<Csr> csr = Csr::Create(*key, "ignored", {"web-1.example.test"});
-    ASSERT_TRUE(csr.ok());
-    SigningPolicy policy;
-    policy.common_name = "web-1.example.test";
-    policy.organizational_unit = "agent";
-    policy.allowed_dns_names = {"web-1.example.test"};
-    policy.usage = Usage::kClient;
-    Result<Certificate> leaf = ca_->Sign(*csr, policy);
-    ASSERT_TRUE(leaf.ok()) << leaf.status().message();
-    leaf_pem_ = leaf->ToPem();
+    leaf_pem_ = testing::IssueAgentCertificate(*ca_, *key).ToPem();
   }
 
   std::optional<CertificateAuthority> ca_;

@@ -8,25 +8,14 @@
 #include <string>
 
 #include "certs/certificate_authority.h"
+#include "tests/certs/test_util.h"
 
 namespace topos::certs {
 namespace {
 
 using ::testing::HasSubstr;
 
-// A client certificate for `key`, issued by `ca`.
-Certificate Issue(const CertificateAuthority& ca, const PrivateKey& key) {
-  auto csr = Csr::Create(key, "web-1.example.test", {"web-1.example.test"});
-  EXPECT_TRUE(csr.ok());
-  SigningPolicy policy;
-  policy.common_name = "web-1.example.test";
-  policy.organizational_unit = "agent";
-  policy.allowed_dns_names = {"web-1.example.test"};
-  policy.usage = Usage::kClient;
-  auto certificate = ca.Sign(*csr, policy);
-  EXPECT_TRUE(certificate.ok()) << certificate.status().message();
-  return *certificate;
-}
+using testing::IssueAgentCertificate;
 
 class SignatureTest : public ::testing::TestWithParam<KeyType> {};
 
@@ -36,8 +25,8 @@ TEST_P(SignatureTest, VerifiesWithTheMatchingCertificateOnly) {
   auto key = PrivateKey::Generate(GetParam());
   auto other_key = PrivateKey::Generate(GetParam());
   ASSERT_TRUE(key.ok() && other_key.ok());
-  Certificate mine = Issue(*ca, *key);
-  Certificate other = Issue(*ca, *other_key);
+  Certificate mine = IssueAgentCertificate(*ca, *key);
+  Certificate other = IssueAgentCertificate(*ca, *other_key);
 
   auto signature = SignMessage(*key, "topos-recover-identity\n123\ncsr");
   ASSERT_TRUE(signature.ok()) << signature.status().message();
@@ -61,7 +50,7 @@ TEST(Signature, RefusesEmptyAndOversizedSignatures) {
   auto ca = CertificateAuthority::Create("Signature Test CA");
   auto key = PrivateKey::Generate();
   ASSERT_TRUE(ca.ok() && key.ok());
-  Certificate mine = Issue(*ca, *key);
+  Certificate mine = IssueAgentCertificate(*ca, *key);
   EXPECT_EQ(VerifyMessageSignature(mine, "m", "").code(), Status::Code::kUnauthenticated);
   EXPECT_EQ(VerifyMessageSignature(mine, "m", std::string(kMaxSignatureBytes + 1, 'x')).code(),
             Status::Code::kUnauthenticated);
@@ -74,7 +63,7 @@ TEST(VerifyChainIgnoringTime, AcceptsAnExpiredCertificateOfOurCaOnly) {
   auto stranger = CertificateAuthority::Create("Stranger CA");
   auto key = PrivateKey::Generate();
   ASSERT_TRUE(ca.ok() && stranger.ok() && key.ok());
-  Certificate mine = Issue(*ca, *key);
+  Certificate mine = IssueAgentCertificate(*ca, *key);
   auto later = mine.not_after() + std::chrono::hours(24 * 40);
 
   // VerifyChain at a time past expiry refuses; the time-blind variant does not.

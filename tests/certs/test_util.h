@@ -1,6 +1,7 @@
-// Helpers for the certs tests: PEM <-> DER without OpenSSL headers (tests
-// use the library's public API only), temporary directories, and running the
-// `openssl` command-line tool to cross-check our output.
+// Helpers for the certs tests: an agent certificate from a CA, PEM <-> DER
+// without OpenSSL headers (tests use the library's public API only),
+// temporary directories, and running the `openssl` command-line tool to
+// cross-check our output.
 #pragma once
 
 #include <sys/wait.h>
@@ -13,6 +14,10 @@
 #include <random>
 #include <string>
 #include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "certs/certificate_authority.h"
 
 namespace topos::certs::testing {
 
@@ -116,6 +121,21 @@ inline CommandResult RunCommand(const std::string& command) {
   int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// A client certificate for `key` as the controller gives an agent
+// (CN and DNS name web-1.example.test, OU "agent"), issued by `ca`.
+inline Certificate IssueAgentCertificate(const CertificateAuthority& ca, const PrivateKey& key) {
+  auto csr = Csr::Create(key, "web-1.example.test", {"web-1.example.test"});
+  EXPECT_TRUE(csr.ok());
+  SigningPolicy policy;
+  policy.common_name = "web-1.example.test";
+  policy.organizational_unit = "agent";
+  policy.allowed_dns_names = {"web-1.example.test"};
+  policy.usage = Usage::kClient;
+  auto certificate = ca.Sign(*csr, policy);
+  EXPECT_TRUE(certificate.ok()) << certificate.status().message();
+  return *certificate;
 }
 
 }  // namespace topos::certs::testing
