@@ -74,15 +74,6 @@ eventually bash -c "[ \$('$ctl_bin' hosts --output json | grep -c '\"status\": \
 
 # Python reads the JSON the CLI prints: status_json ID → $work/status.json.
 status_json() { ctl rollout status "$1" --output json > "$work/status.json"; }
-phases() {  # the hosts' phases in rollout order and the steps of running ones,
-            # e.g. "succeeded running:install_service waiting"
-  python3 -c '
-import json, sys
-rollout = json.load(open(sys.argv[1]))["rollout"]
-print(" ".join(h.get("phase", "") + (":" + h.get("current_step", "").split(" ")[0] if h.get("phase") == "running" else "")
-               for p in rollout["pools"] for h in p["hosts"]))' "$work/status.json"
-}
-
 ctl rollout start --max-unavailable 1 --step-timeout 60s --wait > "$work/watch.log" 2> "$work/watch.err" &
 watch_pid=$!
 pids+=($watch_pid)
@@ -92,16 +83,29 @@ id=$(ctl rollout list --output json | sed -n 's/.*"id": "\(r-[0-9a-f]*\)".*/\1/p
 
 # Kill the controller once the first host succeeded and the second is
 # inside its 2 s install hook: that step is still running on the agent
-# while no controller is there, and is sent again after the restart.
-caught=
-for _ in $(seq 1 150); do
-  if status_json "$id" 2>/dev/null && [[ "$(phases)" == "succeeded running:install_service waiting" ]]; then
-    caught=1
-    break
-  fi
-  sleep 0.1
-done
-[ -n "$caught" ] || fail "never saw one host succeeded and one running: $(ctl rollout status "$id")"
+# while no controller is there, and is sent again after the restart. One
+# Python process polls (starting one per poll takes most of the window on
+# a loaded machine).
+python3 - "$ctl_bin" "$id" > "$work/phases.log" 2>&1 <<'EOF' \
+  || fail "never saw one host succeeded and one running: $(tail -1 "$work/phases.log"); $(ctl rollout status "$id")"
+import json, subprocess, sys, time
+ctl, rollout_id = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    status = subprocess.run([ctl, "rollout", "status", rollout_id, "--output", "json"],
+                            capture_output=True, text=True)
+    if status.returncode == 0:
+        rollout = json.loads(status.stdout)["rollout"]
+        # Phases in rollout order, with the step of running hosts.
+        phases = " ".join(h.get("phase", "") + (":" + h.get("current_step", "").split(" ")[0]
+                                                if h.get("phase") == "running" else "")
+                          for p in rollout["pools"] for h in p["hosts"])
+        print(phases, flush=True)
+        if phases == "succeeded running:install_service waiting":
+            sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)
+EOF
 kill -9 "$controller_pid"
 wait "$controller_pid" 2>/dev/null || true
 "$controller_bin" run --data-dir "$work/ctl" > "$work/controller2.log" 2>&1 &
