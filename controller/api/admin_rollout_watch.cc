@@ -1,5 +1,6 @@
 // AdminService: WatchRollout, the rollout's stored events as they happen,
-// each batch with a snapshot of the rollout, until it is done.
+// with snapshots of the rollout, until it is done.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -11,8 +12,12 @@ namespace topos::controller {
 namespace {
 
 // How long one wait for new events lasts before the snapshot is sent again
-// anyway (host phases change without events only through due times).
+// if it changed (host phases change without events only through due times).
 constexpr std::chrono::milliseconds kPollInterval{1000};
+// A snapshot carries every host of the rollout (about a megabyte at 10,000
+// hosts), so events go out as they are stored but snapshots at most this
+// often; the last update always carries one.
+constexpr std::chrono::milliseconds kSnapshotSpacing{500};
 
 // One WatchRollout call. A thread of its own waits for events and writes one
 // update at a time (the next waits for the previous write). Deletes itself
@@ -61,24 +66,52 @@ class WatchReactor final : public grpc::ServerWriteReactor<topos::v1::RolloutUpd
     if (!status.ok()) return Finish(status);
     std::uint64_t seq = request_.after_seq();
     std::string last_snapshot;
+    // The first read that catches up with the stored events sends one.
+    auto snapshot_due = std::chrono::steady_clock::now();
+    bool snapshot_behind = true;  // events went out since the last snapshot
     for (;;) {
       {
         std::lock_guard lock(mutex_);
         if (cancelled_) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
       }
-      auto update = context_.rollouts.WaitForUpdate(request_.id(), seq, kPollInterval);
-      if (!update.ok()) return Finish(ToGrpc(update.status()));
-      const bool done = update->rollout().done();
-      std::string snapshot = update->rollout().SerializeAsString();
-      if (update->events_size() == 0 && snapshot == last_snapshot) {
-        if (done) return Finish(grpc::Status::OK);
-        continue;
+      // Read before the events: once done, every event is stored, so the
+      // page that catches up with them is the last.
+      auto done = context_.rollouts.Done(request_.id());
+      if (!done.ok()) return Finish(ToGrpc(done.status()));
+      auto wait = kPollInterval;
+      if (snapshot_behind) {
+        wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              snapshot_due - std::chrono::steady_clock::now()),
+                          std::chrono::milliseconds(0), kPollInterval);
       }
-      if (update->events_size() > 0) seq = update->events(update->events_size() - 1).seq();
-      last_snapshot = std::move(snapshot);
-      if (!WriteAndWait(std::move(*update))) {
-        return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream broken"));
+      if (*done) wait = std::chrono::milliseconds(0);
+      auto page = context_.rollouts.WaitForEvents(request_.id(), seq, wait);
+      if (!page.ok()) return Finish(ToGrpc(page.status()));
+      topos::v1::RolloutUpdate update;
+      for (auto& event : page->events) *update.add_events() = std::move(event);
+      if (update.events_size() > 0) {
+        seq = update.events(update.events_size() - 1).seq();
+        snapshot_behind = true;
       }
+      const bool last = *done && !page->more;
+      const auto now = std::chrono::steady_clock::now();
+      if (last || (!page->more && now >= snapshot_due)) {
+        auto rollout = context_.rollouts.Get(request_.id());
+        if (!rollout.ok()) return Finish(ToGrpc(rollout.status()));
+        std::string snapshot = rollout->SerializeAsString();
+        if (last || snapshot != last_snapshot) {
+          *update.mutable_rollout() = std::move(*rollout);
+          last_snapshot = std::move(snapshot);
+        }
+        snapshot_due = now + kSnapshotSpacing;
+        snapshot_behind = false;
+      }
+      if (update.events_size() > 0 || update.has_rollout()) {
+        if (!WriteAndWait(std::move(update))) {
+          return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch stream broken"));
+        }
+      }
+      if (last) return Finish(grpc::Status::OK);
     }
   }
 

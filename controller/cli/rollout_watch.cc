@@ -88,6 +88,8 @@ int WatchRollout(const ConnectionOptions& connection, const std::string& id,
         if (options.all_steps || ShownByDefault(event)) view.Event(EventLine(event));
         seq = event.seq();
       }
+      // Snapshots are spaced; the stream's last update always has one.
+      if (!update.has_rollout()) continue;
       last = update.rollout();
       view.Show(*last);
     }

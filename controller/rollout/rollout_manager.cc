@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <thread>
 
 #include "certs/crypto.h"
 #include "common/text.h"
@@ -323,23 +324,36 @@ Result<v1::Rollout> RolloutManager::Control(const v1::ControlRolloutRequest& req
   return runner->Control(request, actor);
 }
 
-Result<v1::RolloutUpdate> RolloutManager::WaitForUpdate(const std::string& id,
-                                                        std::uint64_t after_seq,
-                                                        std::chrono::milliseconds timeout) {
+Result<RolloutManager::EventPage> RolloutManager::WaitForEvents(const std::string& id,
+                                                                std::uint64_t after_seq,
+                                                                std::chrono::milliseconds timeout) {
   RolloutRunner* runner = nullptr;
   {
     std::lock_guard lock(mutex_);
     runner = FindLocked(id);
   }
-  if (runner != nullptr) runner->WaitAfter(after_seq, timeout);
+  if (runner != nullptr && timeout.count() > 0) {
+    runner->WaitAfter(after_seq, timeout);
+  } else if (timeout.count() > 0) {
+    // Not done yet and no runner (not recovered, or being started): poll.
+    std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(100)));
+  }
   auto events = Events(id, after_seq);
   if (!events.ok()) return events.status();
-  auto rollout = Get(id);
-  if (!rollout.ok()) return rollout.status();
-  v1::RolloutUpdate update;
-  for (auto& event : *events) *update.add_events() = std::move(event);
-  *update.mutable_rollout() = std::move(*rollout);
-  return update;
+  EventPage page;
+  page.more = events->size() >= kEventsPerRead;
+  page.events = std::move(*events);
+  return page;
+}
+
+Result<bool> RolloutManager::Done(const std::string& id) {
+  {
+    std::lock_guard lock(mutex_);
+    if (RolloutRunner* runner = FindLocked(id)) return runner->done();
+  }
+  auto row = services_.store.GetRollout(id);
+  if (!row.ok()) return row.status();
+  return row->done;
 }
 
 }  // namespace topos::rollout

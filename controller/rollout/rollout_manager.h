@@ -70,10 +70,18 @@ class RolloutManager {
   Result<std::vector<v1::Rollout>> List();
   Result<v1::Rollout> Control(const v1::ControlRolloutRequest& request, const std::string& actor);
 
-  // For watch: waits up to `timeout` for events after `after_seq`, then
-  // returns them (possibly none) with the rollout as it is now.
-  Result<v1::RolloutUpdate> WaitForUpdate(const std::string& id, std::uint64_t after_seq,
-                                          std::chrono::milliseconds timeout);
+  // For watch: one read of stored events, at most a page of them.
+  struct EventPage {
+    std::vector<v1::RolloutEvent> events;
+    bool more = false;  // further stored events follow at once
+  };
+  // Waits up to `timeout` for events after `after_seq`, then returns the
+  // next page of them (possibly empty).
+  Result<EventPage> WaitForEvents(const std::string& id, std::uint64_t after_seq,
+                                  std::chrono::milliseconds timeout);
+  // Whether rollout `id` is done: once true, every event it will have is
+  // stored (NotFound).
+  Result<bool> Done(const std::string& id);
 
  private:
   Result<v1::StartRolloutResponse> Create(v1::RolloutKind kind, const v1::RolloutStrategySpec& spec,

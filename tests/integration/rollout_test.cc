@@ -492,9 +492,10 @@ TEST_F(RolloutTest, PauseStopsNewStartsAndResumeFinishesTheRollout) {
 }
 
 // What `rollout start --wait` and `rollout watch` show: every stored event
-// once and in order, then the end of the stream once the rollout is done.
-// The controller spaces its updates (each carries the whole rollout), so
-// events arrive in batches; none may be lost or repeated between them.
+// once and in order, then the end of the stream once the rollout is done,
+// its last update carrying the finished rollout. Events arrive in batches;
+// none may be lost or repeated between them. Snapshots of the rollout carry
+// every host, so they are spaced (at most two a second, and the last).
 TEST_F(RolloutTest, WatchDeliversEveryStoredEventOnceInOrderThenEnds) {
   PublishVersion({});
   const std::string id = Start(Strategy("5", 0), Hosts(1, 10));
@@ -506,13 +507,24 @@ TEST_F(RolloutTest, WatchDeliversEveryStoredEventOnceInOrderThenEnds) {
   std::vector<std::uint64_t> watched;
   topos::v1::RolloutUpdate update;
   bool last_was_done = false;
+  int snapshots = 0;
+  int empty_updates = 0;
+  const auto started = std::chrono::steady_clock::now();
   while (reader->Read(&update)) {
     for (const auto& event : update.events()) watched.push_back(event.seq());
-    last_was_done = update.rollout().done();
+    last_was_done = update.has_rollout() && update.rollout().done();
+    snapshots += update.has_rollout() ? 1 : 0;
+    empty_updates += update.events_size() == 0 && !update.has_rollout() ? 1 : 0;
   }
+  const auto watched_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
   grpc::Status status = reader->Finish();
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_TRUE(last_was_done) << "the stream ended before the rollout was done";
+  EXPECT_TRUE(last_was_done) << "the stream's last update did not carry the finished rollout";
+  EXPECT_EQ(empty_updates, 0);
+  EXPECT_GE(snapshots, 1);
+  EXPECT_LE(snapshots, 2 + watched_ms / 500) << "over " << watched_ms << " ms";
   auto got = Get(id);
   EXPECT_EQ(got.rollout().state(), "succeeded") << Transcript(got);
   std::vector<std::uint64_t> stored;
