@@ -11,7 +11,9 @@
 namespace topos::rollout {
 namespace {
 
-// How often connectivity is polled and a refused store write retried.
+// How often connectivity is polled (rounds come more often while hosts
+// answer; each poll asks the hub about every waiting or running host) and a
+// refused store write retried.
 constexpr std::chrono::seconds kTick{1};
 // A round costs time in proportion to the rollout's size (it stores the
 // whole record), so rounds are spaced: after a round that took d, the next
@@ -153,10 +155,14 @@ bool RolloutRunner::DecideLocked() {
     bool offline;
   };
   std::vector<Watched> watched;
-  for (const auto& pool : progress_.pools) {
-    for (const auto& host : pool.hosts) {
-      if (host.phase != HostPhase::kWaiting && host.phase != HostPhase::kRunning) continue;
-      watched.push_back({host.host, host.offline_since.has_value()});
+  const auto steady_now = std::chrono::steady_clock::now();
+  if (steady_now - connectivity_checked_at_ >= kTick) {
+    connectivity_checked_at_ = steady_now;
+    for (const auto& pool : progress_.pools) {
+      for (const auto& host : pool.hosts) {
+        if (host.phase != HostPhase::kWaiting && host.phase != HostPhase::kRunning) continue;
+        watched.push_back({host.host, host.offline_since.has_value()});
+      }
     }
   }
   std::vector<Happening> inbox;

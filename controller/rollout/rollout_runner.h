@@ -144,6 +144,9 @@ class RolloutRunner {
   bool done_ = false;                          // guarded
   bool stopping_ = false;                      // guarded
   std::chrono::steady_clock::time_point reconnect_grace_until_;  // guarded
+  // When the hosts' connections were last checked (once per tick: a
+  // check asks the hub about every waiting or running host).
+  std::chrono::steady_clock::time_point connectivity_checked_at_;  // guarded
   std::thread thread_;
   controller::DeployDriver driver_;  // last: stopped first, while the rest is alive
 };
