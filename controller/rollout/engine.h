@@ -138,6 +138,14 @@ Result<RolloutProgress> OnHostOffline(const RolloutProgress& progress, std::stri
                                       TimePoint now);
 Result<RolloutProgress> OnHostOnline(const RolloutProgress& progress, std::string_view host);
 
+// The same three transitions on `progress` itself, which is left as it was
+// when they refuse. A runner with many hosts uses these: the copies above
+// cost O(hosts) each, O(hosts²) over a rollout.
+Status RecordHostResult(RolloutProgress& progress, std::string_view host, bool ok,
+                        std::string reason);
+Status RecordHostOffline(RolloutProgress& progress, std::string_view host, TimePoint now);
+Status RecordHostOnline(RolloutProgress& progress, std::string_view host);
+
 // Rule 10. Abort's `reason` goes into stop_reason ("aborted by the operator:
 // bad config").
 Result<RolloutProgress> Pause(const RolloutProgress& progress);

@@ -182,9 +182,9 @@ bool RolloutRunner::DecideLocked() {
       events.back().set_service(happening.step_event.service());
       continue;
     }
-    auto next = OnHostResult(progress_, happening.host, *happening.result_ok, happening.reason);
-    if (!next.ok()) continue;  // already resolved (timed out while unreachable)
-    progress_ = std::move(*next);
+    if (!RecordHostResult(progress_, happening.host, *happening.result_ok, happening.reason).ok()) {
+      continue;  // already resolved (timed out while unreachable)
+    }
     if (host != nullptr) {
       host->set_current_step("");
       host->set_finished_at_unix_ms(ToUnixMs(now));
@@ -197,10 +197,9 @@ bool RolloutRunner::DecideLocked() {
     const bool connected = services_.hub.Live(host.host).connected;
     if (connected == !host.offline) continue;
     if (!connected && std::chrono::steady_clock::now() < reconnect_grace_until_) continue;
-    auto next = connected ? OnHostOnline(progress_, host.host)
-                          : OnHostOffline(progress_, host.host, now);
-    if (!next.ok()) continue;
-    progress_ = std::move(*next);
+    Status recorded = connected ? RecordHostOnline(progress_, host.host)
+                                : RecordHostOffline(progress_, host.host, now);
+    if (!recorded.ok()) continue;
     events.push_back(EventLocked(host.host, connected ? "host-online" : "host-offline",
                                  connected ? "agent connected" : "agent not connected"));
   }

@@ -68,9 +68,7 @@ bool IsFinal(RunState state) {
   return state == RunState::kAborted || state == RunState::kFailed || state == RunState::kSucceeded;
 }
 
-Result<RolloutProgress> OnHostResult(const RolloutProgress& progress, std::string_view host,
-                                     bool ok, std::string reason) {
-  RolloutProgress p = progress;
+Status RecordHostResult(RolloutProgress& p, std::string_view host, bool ok, std::string reason) {
   HostProgress* h = FindHost(p, host);
   if (h == nullptr) return NoSuchHost(host);
   if (h->phase != HostPhase::kRunning) {
@@ -86,24 +84,44 @@ Result<RolloutProgress> OnHostResult(const RolloutProgress& progress, std::strin
       p.stop_reason = *broken;
     }
   }
+  return Status::Ok();
+}
+
+Status RecordHostOffline(RolloutProgress& p, std::string_view host, TimePoint now) {
+  HostProgress* h = FindHost(p, host);
+  if (h == nullptr) return NoSuchHost(host);
+  const bool active = h->phase == HostPhase::kWaiting || h->phase == HostPhase::kRunning;
+  if (active && !h->offline_since) h->offline_since = now;
+  return Status::Ok();
+}
+
+Status RecordHostOnline(RolloutProgress& p, std::string_view host) {
+  HostProgress* h = FindHost(p, host);
+  if (h == nullptr) return NoSuchHost(host);
+  h->offline_since.reset();
+  return Status::Ok();
+}
+
+Result<RolloutProgress> OnHostResult(const RolloutProgress& progress, std::string_view host,
+                                     bool ok, std::string reason) {
+  RolloutProgress p = progress;
+  Status status = RecordHostResult(p, host, ok, std::move(reason));
+  if (!status.ok()) return status;
   return p;
 }
 
 Result<RolloutProgress> OnHostOffline(const RolloutProgress& progress, std::string_view host,
                                       TimePoint now) {
   RolloutProgress p = progress;
-  HostProgress* h = FindHost(p, host);
-  if (h == nullptr) return NoSuchHost(host);
-  const bool active = h->phase == HostPhase::kWaiting || h->phase == HostPhase::kRunning;
-  if (active && !h->offline_since) h->offline_since = now;
+  Status status = RecordHostOffline(p, host, now);
+  if (!status.ok()) return status;
   return p;
 }
 
 Result<RolloutProgress> OnHostOnline(const RolloutProgress& progress, std::string_view host) {
   RolloutProgress p = progress;
-  HostProgress* h = FindHost(p, host);
-  if (h == nullptr) return NoSuchHost(host);
-  h->offline_since.reset();
+  Status status = RecordHostOnline(p, host);
+  if (!status.ok()) return status;
   return p;
 }
 

@@ -235,6 +235,30 @@ TEST(Engine, HostResultsAreRefusedForUnknownOrIdleHosts) {
             Status::Code::kNotFound);
 }
 
+// The runner records results in place: a refused one must change nothing
+// (a late duplicate after a timeout, say), and an accepted one exactly the
+// host and, through the failure rules, the state.
+TEST(Engine, HostResultsRecordedInPlaceChangeNothingWhenRefused) {
+  RolloutStrategy s = Window(1);
+  s.failure_threshold_percent = 0;
+  Driver d(OnePool(s, 2));
+  d.Step();  // c1 running, c2 waiting
+  RolloutProgress progress = d.progress();
+  EXPECT_EQ(RecordHostResult(progress, "c2", false, "late").code(),
+            Status::Code::kFailedPrecondition);
+  EXPECT_EQ(RecordHostResult(progress, "nope", false, "late").code(), Status::Code::kNotFound);
+  EXPECT_EQ(RecordHostOffline(progress, "nope", d.clock.now()).code(), Status::Code::kNotFound);
+  EXPECT_EQ(progress.state, RunState::kRunning);
+  EXPECT_EQ(progress.pools[0].hosts[1].phase, HostPhase::kWaiting);
+  EXPECT_EQ(progress.pools[0].hosts[1].reason, "");
+
+  ASSERT_TRUE(RecordHostResult(progress, "c1", false, "install failed").ok());
+  EXPECT_EQ(progress.pools[0].hosts[0].phase, HostPhase::kFailed);
+  EXPECT_EQ(progress.pools[0].hosts[0].reason, "install failed");
+  EXPECT_EQ(progress.pools[0].hosts[1].phase, HostPhase::kWaiting);
+  EXPECT_EQ(progress.state, RunState::kFailed) << "one failure is over a 0% threshold";
+}
+
 TEST(Engine, OfflineHostIsPassedOverAndFailsExactlyAtTheTimeout) {
   RolloutStrategy s = Window(1);
   s.offline_timeout = seconds(300);

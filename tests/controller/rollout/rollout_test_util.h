@@ -47,20 +47,18 @@ class Driver {
     progress_ = last_.progress;
     return last_.start;
   }
+  // In place, as the rollout runner applies them.
   void Finish(const std::string& host, bool ok) {
-    Result<RolloutProgress> p = OnHostResult(progress_, host, ok, ok ? "" : "step failed");
-    ASSERT_TRUE(p.ok()) << p.status().message();
-    progress_ = *p;
+    Status status = RecordHostResult(progress_, host, ok, ok ? "" : "step failed");
+    ASSERT_TRUE(status.ok()) << status.message();
   }
   void Offline(const std::string& host) {
-    Result<RolloutProgress> p = OnHostOffline(progress_, host, clock.now());
-    ASSERT_TRUE(p.ok()) << p.status().message();
-    progress_ = *p;
+    Status status = RecordHostOffline(progress_, host, clock.now());
+    ASSERT_TRUE(status.ok()) << status.message();
   }
   void Online(const std::string& host) {
-    Result<RolloutProgress> p = OnHostOnline(progress_, host);
-    ASSERT_TRUE(p.ok()) << p.status().message();
-    progress_ = *p;
+    Status status = RecordHostOnline(progress_, host);
+    ASSERT_TRUE(status.ok()) << status.message();
   }
   // Applies a transition that must succeed (Pause, Resume, Abort).
   void Apply(const Result<RolloutProgress>& p) {
