@@ -12,7 +12,9 @@
 # command until it answered its first step, and until it answered its last
 # (p50, p99, max). With MAX_UNAVAILABLE=100% every host starts at once, so
 # the first-step figure is the fan-out (one step pushed to every
-# agent until every result is back).
+# agent until every result is back). Last, with the swarms stopped, it
+# times `toposctl rollout watch ID --steps` replaying every stored event of
+# the finished rollout.
 #
 # Usage: scripts/bench-rollout.sh [N=1000] [MAX_UNAVAILABLE=10%]
 # Environment:
@@ -116,6 +118,18 @@ done
 plan_after=$(tail -1 "$work/plan-after.log")
 
 bench_stop_swarms TERM
+# What an operator who runs `rollout watch` on the finished rollout waits
+# for: every stored event replayed (--steps prints each), swarms stopped.
+rollout_id=$(sed -n 's/^rollout \(r-[0-9a-f]*\) .*/\1/p' "$work/rollout.log" | tail -1)
+replay=""
+if [ -n "$rollout_id" ] && [ -z "$standin" ]; then
+  replay_start=$(bench_now)
+  "$ctl" rollout watch "$rollout_id" --steps > "$work/replay.log" 2>&1 || true
+  replay_end=$(bench_now)
+  replayed=$(grep -c -E '^[0-9]{2}:[0-9]{2}:[0-9]{2}  ' "$work/replay.log" || true)
+  replay=$(awk -v s="$replay_start" -v e="$replay_end" -v n="$replayed" \
+    'BEGIN { printf "%d events in %.2f s (%.0f events/s)", n, e - s, (e > s ? n / (e - s) : 0) }')
+fi
 steps=$(sed -n 's/^no-op steps executed: \([0-9]*\).*/\1/p' "$work"/swarm.*.log | awk '{s += $1} END {print s + 0}')
 
 bench_machine
@@ -145,6 +159,7 @@ if cat "$work"/step-times.* > /dev/null 2>&1; then
   echo "fan-out, command start -> agent answered its first step: $(percentiles 2)"
   echo "fan-out, command start -> agent answered its last step: $(percentiles 3)"
 fi
+[ -n "$replay" ] && echo "rollout watch of the finished rollout: $replay"
 echo "plan after: $plan_after"
 grep -q " $converged converged," "$work/plan-after.log" \
   || echo "WARNING: expected $converged converged hosts after the command"
