@@ -69,22 +69,28 @@ class WatchReactor final : public grpc::ServerWriteReactor<topos::v1::RolloutUpd
     // The first read that catches up with the stored events sends one.
     auto snapshot_due = std::chrono::steady_clock::now();
     bool snapshot_behind = true;  // events went out since the last snapshot
+    bool done = false;
     for (;;) {
       {
         std::lock_guard lock(mutex_);
         if (cancelled_) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
       }
       // Read before the events: once done, every event is stored, so the
-      // page that catches up with them is the last.
-      auto done = context_.rollouts.Done(request_.id());
-      if (!done.ok()) return Finish(ToGrpc(done.status()));
+      // page that catches up with them is the last. Done never reverts, and
+      // for a finished rollout asking means reading its whole stored record,
+      // so a replay asks once rather than once per page.
+      if (!done) {
+        auto stored = context_.rollouts.Done(request_.id());
+        if (!stored.ok()) return Finish(ToGrpc(stored.status()));
+        done = *stored;
+      }
       auto wait = kPollInterval;
       if (snapshot_behind) {
         wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(
                               snapshot_due - std::chrono::steady_clock::now()),
                           std::chrono::milliseconds(0), kPollInterval);
       }
-      if (*done) wait = std::chrono::milliseconds(0);
+      if (done) wait = std::chrono::milliseconds(0);
       auto page = context_.rollouts.WaitForEvents(request_.id(), seq, wait);
       if (!page.ok()) return Finish(ToGrpc(page.status()));
       topos::v1::RolloutUpdate update;
@@ -93,7 +99,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<topos::v1::RolloutUpd
         seq = update.events(update.events_size() - 1).seq();
         snapshot_behind = true;
       }
-      const bool last = *done && !page->more;
+      const bool last = done && !page->more;
       const auto now = std::chrono::steady_clock::now();
       if (last || (!page->more && now >= snapshot_due)) {
         auto rollout = context_.rollouts.Get(request_.id());
