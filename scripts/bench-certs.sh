@@ -18,6 +18,8 @@
 #   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
 #   TOPOS_BENCH_SWARM_SCHED=normal  run the swarm as an ordinary process
 #                               instead of under SCHED_IDLE (bench-lib.sh)
+#   TOPOS_BENCH_AGENT_STATE=disk  keep the simulated agents' state on disk
+#                               instead of tmpfs (bench-lib.sh says why)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -66,7 +68,7 @@ rss=$(bench_rss_mib "$controller_pid")
 bench_stop_swarms TERM
 issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$work/swarm.0.log")
 
-echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine (swarm scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle})"
+echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine (swarm scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}; agents' state on $(bench_agent_state_kind))"
 grep -E "^(enrolled|connected|publish round)" "$work/swarm.0.log"
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" -v n="${issued:-0}" -v ref="$sign_rate" 'BEGIN {

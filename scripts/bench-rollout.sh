@@ -25,6 +25,8 @@
 #   TOPOS_BENCH_SWARMS=K        the number of swarm processes
 #   TOPOS_BENCH_SWARM_SCHED=normal  run the swarms as ordinary processes
 #                               instead of under SCHED_IDLE (bench-lib.sh)
+#   TOPOS_BENCH_AGENT_STATE=disk  keep the simulated agents' state on disk
+#                               instead of tmpfs (bench-lib.sh says why)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -133,7 +135,7 @@ fi
 steps=$(sed -n 's/^no-op steps executed: \([0-9]*\).*/\1/p' "$work"/swarm.*.log | awk '{s += $1} END {print s + 0}')
 
 bench_machine
-echo "agents: $count (simulated, no-op steps) in $swarms swarm processes (scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}), controller and swarms on the same machine"
+echo "agents: $count (simulated, no-op steps) in $swarms swarm processes (scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}; agents' state on $(bench_agent_state_kind)), controller and swarms on the same machine"
 grep -h -E "^(enrolled|connected)" "$work"/swarm.*.log
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 echo "plan before: $plan_before"
