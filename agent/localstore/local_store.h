@@ -2,7 +2,8 @@
 // configuration (topos.v1.HostConfig), the replica of the controller's
 // central store that services on the host read.
 //
-//   STATE_DIR/store/local.db       SQLite (WAL): every applied version's slice
+//   STATE_DIR/store/local.db       SQLite (rollback journal): every applied
+//                                  version's slice
 //   STATE_DIR/store/current.json   the current slice as JSON, written
 //                                  atomically after each apply, for services
 //

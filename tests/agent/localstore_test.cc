@@ -80,6 +80,25 @@ class LocalStoreTest : public ::testing::Test {
     EXPECT_TRUE(MessageDifferencer::Equals(a, b)) << a.DebugString() << "\nvs\n" << b.DebugString();
   }
 
+  // The newest version in a copy of local.db alone (no journal, no WAL):
+  // what survives if only the database file is kept; -1 when unreadable.
+  std::int64_t MaxVersionInCopy() const {
+    const fs::path copy = dir_ / "copy.db";
+    fs::copy_file(dir_ / "store" / "local.db", copy, fs::copy_options::overwrite_existing);
+    sqlite3* db = nullptr;
+    sqlite3_stmt* stmt = nullptr;
+    std::int64_t version = -1;
+    if (sqlite3_open_v2(copy.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT MAX(version) FROM config_versions", -1, &stmt,
+                           nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      version = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return version;
+  }
+
   fs::path dir_;
 };
 
@@ -125,36 +144,65 @@ ino_t Inode(const fs::path& path) {
   return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
+// The journal mode a pragma reports ("wal", "persist", "delete", ...).
+std::string JournalMode(sqlite3* db, const char* pragma) {
+  sqlite3_stmt* stmt = nullptr;
+  std::string mode;
+  if (sqlite3_prepare_v2(db, pragma, -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    mode = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  return mode;
+}
+
 // A publish reaches every agent at once: an apply must not create and delete
-// SQLite's -wal and -shm files each time (on ext4, creating a file just
-// after deleting one scans the inode bitmap; with thousands of agents on a
-// box that churn was a fifth of an apply's cost).
-TEST_F(LocalStoreTest, KeepsItsWalFilesAcrossOperations) {
+// its journal each time (on ext4, creating a file just after deleting one
+// scans the inode bitmap; with thousands of agents on a box that churn was a
+// fifth of an apply's cost), nor leave WAL files whose index every opening
+// maps again. The journal is truncated after each commit, kept in place.
+TEST_F(LocalStoreTest, KeepsOneJournalAcrossOperations) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Apply(Config(1), kHost).ok());
-  const fs::path wal = dir_ / "store" / "local.db-wal", shm = dir_ / "store" / "local.db-shm";
-  const ino_t wal_inode = Inode(wal), shm_inode = Inode(shm);
-  ASSERT_NE(wal_inode, 0u) << "no " << wal;
-  ASSERT_NE(shm_inode, 0u) << "no " << shm;
+  const fs::path journal = dir_ / "store" / "local.db-journal";
+  const ino_t journal_inode = Inode(journal);
+  ASSERT_NE(journal_inode, 0u) << "no " << journal;
+  EXPECT_EQ(Mode(journal), 0600u);
   ASSERT_TRUE(store->Apply(Config(2, "off"), kHost).ok());
   ASSERT_TRUE(store->Current().ok());
-  EXPECT_EQ(Inode(wal), wal_inode);
-  EXPECT_EQ(Inode(shm), shm_inode);
-  // What the kept WAL holds was checkpointed at close: local.db alone,
-  // read by a connection that does not see the WAL, is complete.
+  EXPECT_EQ(Inode(journal), journal_inode);
+  EXPECT_EQ(fs::file_size(journal), 0u);  // no transaction left in it
+  EXPECT_FALSE(fs::exists(dir_ / "store" / "local.db-wal"));
+  EXPECT_FALSE(fs::exists(dir_ / "store" / "local.db-shm"));
+  // Every commit is in local.db itself: a copy of it alone is complete.
   ASSERT_EQ(OpenStoreFiles(dir_), 0);
-  fs::copy_file(dir_ / "store" / "local.db", dir_ / "copy.db");
+  EXPECT_EQ(MaxVersionInCopy(), 2);
+}
+
+// An agent upgraded from a release whose store used WAL keeps its data and
+// leaves WAL on the first opening.
+TEST_F(LocalStoreTest, ConvertsAStoreLeftInWalMode) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Apply(Config(1), kHost).ok());
+  }
+  const fs::path db_path = dir_ / "store" / "local.db";
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((dir_ / "copy.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
-            SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT MAX(version) FROM config_versions", -1, &stmt, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int64(stmt, 0), 2);
-  sqlite3_finalize(stmt);
+  ASSERT_EQ(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  EXPECT_EQ(JournalMode(db, "PRAGMA journal_mode=WAL"), "wal");
   sqlite3_close(db);
+
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->version(), 1u);
+  ASSERT_TRUE(store->Apply(Config(2, "off"), kHost).ok());
+  ASSERT_EQ(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  EXPECT_NE(JournalMode(db, "PRAGMA journal_mode"), "wal");
+  sqlite3_close(db);
+  EXPECT_FALSE(fs::exists(dir_ / "store" / "local.db-wal"));
+  EXPECT_EQ(MaxVersionInCopy(), 2);
 }
 
 TEST_F(LocalStoreTest, ApplyWritesVersionAndSnapshot) {
