@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <thread>
 
 #include "agent/process/launch_plan.h"
 #include "agent/process/process_group.h"
@@ -273,7 +274,10 @@ class Supervisor {
   Stop stop_ = Stop::kNone;
 };
 
-// If the supervisor throws (a throwing sink), kill and reap the group.
+// If the supervisor throws (a throwing sink), kill and reap the group. As on
+// the normal path, wait (at most kReapWait) until no member is alive: a
+// member other than the leader, not ours to reap, can still be running for a
+// moment after SIGKILL on a busy machine.
 class GroupGuard {
  public:
   explicit GroupGuard(pid_t pgid) : pgid_(pgid) {}
@@ -283,6 +287,10 @@ class GroupGuard {
     if (pgid_ <= 0) return;
     ::kill(-pgid_, SIGKILL);
     ::waitpid(pgid_, nullptr, 0);
+    const auto give_up = std::chrono::steady_clock::now() + kReapWait;
+    while (ProcessGroupHasLiveMembers(pgid_) && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   void Release() { pgid_ = 0; }
 
