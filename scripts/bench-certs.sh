@@ -59,10 +59,10 @@ bench_wait_for_connected "$count"
 
 rollout=("$ctl" certs rollout --all --reissue --max-unavailable 10% --wait)
 sleep 1  # let the connection burst settle before measuring
-t0=$(bench_cpu_ticks "$controller_pid"); start=$(bench_now)
+t0=$(bench_cpu_ticks "$controller_pid"); s0=$(bench_swarms_cpu_ticks); start=$(bench_now)
 rollout_status=0
 "${rollout[@]}" > "$work/rollout.log" 2>&1 || rollout_status=$?
-end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid")
+end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid"); s1=$(bench_swarms_cpu_ticks)
 rss=$(bench_rss_mib "$controller_pid")
 
 bench_stop_swarms TERM
@@ -71,11 +71,12 @@ issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$wor
 echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine (swarm scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}; agents' state on $(bench_agent_state_kind))"
 grep -E "^(enrolled|connected|publish round)" "$work/swarm.0.log"
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
-awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v hz="$ticks" -v n="${issued:-0}" -v ref="$sign_rate" 'BEGIN {
+awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v sw=$((s1 - s0)) -v hz="$ticks" -v n="${issued:-0}" -v ref="$sign_rate" 'BEGIN {
   wall = e - s; cpu = d / hz
   printf "certificate rollout wall time: %.2f s for %d certificates issued\n", wall, n
   printf "certificate rollout: %.0f certificates/s (%.1f%% of openssl ecdsap256 sign/s on one core; target >= 25%%)\n", (wall > 0 ? n / wall : 0), (wall > 0 && ref > 0 ? 100 * n / wall / ref : 0)
-  printf "controller CPU during it: %.2f s (%.1f%% of one core)\n", cpu, (wall > 0 ? 100 * cpu / wall : 0)
+  printf "controller CPU during it: %.2f s (%.1f%% of one core), %.2f ms per certificate\n", cpu, (wall > 0 ? 100 * cpu / wall : 0), (n > 0 ? 1000 * cpu / n : 0)
+  printf "swarm CPU during it: %.2f s (%.1f%% of one core), %.2f ms per certificate\n", sw / hz, (wall > 0 ? 100 * sw / hz / wall : 0), (n > 0 ? 1000 * sw / hz / n : 0)
 }'
 echo "controller RSS after: $rss MiB"
 [ "${issued:-0}" -eq "$total" ] || echo "WARNING: expected $total certificates, the swarm got ${issued:-unknown}"

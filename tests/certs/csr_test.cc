@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/x509.h>
 
 #include <string>
 #include <vector>
@@ -31,6 +32,30 @@ TEST(Csr, RoundTripsThroughPem) {
   EXPECT_THAT(parsed->ip_addresses(), IsEmpty());
   EXPECT_EQ(parsed->PublicKeyPem(), key->PublicKeyPem());
   EXPECT_EQ(parsed->ToPem(), csr->ToPem());
+}
+
+// The request's SubjectPublicKeyInfo bytes are exactly the key's own
+// encoding (Create sets EC keys by a shortcut, not OpenSSL's general path).
+TEST(Csr, CarriesTheKeysSubjectPublicKeyInfoByteForByte) {
+  for (KeyType type : {KeyType::kEcdsaP256, KeyType::kRsa3072}) {
+    Result<PrivateKey> key = PrivateKey::Generate(type);
+    ASSERT_TRUE(key.ok());
+    Result<Csr> csr = Csr::Create(*key, "agent-1", {"agent-1.example"});
+    ASSERT_TRUE(csr.ok()) << csr.status().message();
+    unsigned char* in_request = nullptr;
+    unsigned char* of_key = nullptr;
+    const int request_length =
+        i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(csr->native()), &in_request);
+    const int key_length = i2d_PUBKEY(key->native(), &of_key);
+    ASSERT_GT(request_length, 0);
+    ASSERT_GT(key_length, 0);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(in_request), request_length),
+              std::string(reinterpret_cast<char*>(of_key), key_length));
+    OPENSSL_free(in_request);
+    OPENSSL_free(of_key);
+    // And the request verifies under the key it names.
+    EXPECT_EQ(X509_REQ_verify(csr->native(), key->native()), 1);
+  }
 }
 
 TEST(Csr, WorksWithRsaKeyAndNoNames) {
