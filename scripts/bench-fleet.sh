@@ -21,7 +21,9 @@
 # 2,500 agents); TOPOS_BENCH_SWARM_SCHED=normal runs them as ordinary
 # processes instead of under SCHED_IDLE, and TOPOS_BENCH_AGENT_STATE=disk
 # keeps their agents' state on disk instead of tmpfs (scripts/bench-lib.sh
-# says why for both).
+# says why for both). TOPOS_BENCH_ROUND_SCOPE=first-pool changes only the
+# first pool's slices in each publish round (every other agent gets the new
+# version with the same content) instead of every slice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
@@ -30,6 +32,9 @@ hold=${2:-30}
 rounds=${3:-3}
 restart=${4:-1}
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive number, not '$count'" >&2; exit 2; }
+round_scope=${TOPOS_BENCH_ROUND_SCOPE:-global}
+[[ "$round_scope" =~ ^(global|first-pool)$ ]] ||
+  { echo "TOPOS_BENCH_ROUND_SCOPE must be global or first-pool, not '$round_scope'" >&2; exit 2; }
 bench_swarm_count "$count"
 bench_swarm_sched
 build="build-release"
@@ -74,7 +79,8 @@ echo "connected: $(cat "$work"/ready.* | awk '{s += $1} END {print s + 0}')/$cou
 # applied version, and the round ends when every swarm's is the new one.
 roles=examples/pchat/roles.yaml
 for round in $(seq 1 "$rounds"); do
-  "$swarm" --write-topology "$work/topology.$round.yaml" --count "$count" --topology-round "$round"
+  "$swarm" --write-topology "$work/topology.$round.yaml" --count "$count" --topology-round "$round" \
+    --round-scope "$round_scope"
   c0=$(bench_cpu_ticks "$controller_pid"); s0=$(bench_swarms_cpu_ticks); t0=$(bench_now_ms)
   out=$("$build/controller/cli/toposctl" topology publish "$work/topology.$round.yaml" \
     --roles "$roles" -m "bench-fleet round $round") || bench_fail "publish round $round: $out"
@@ -90,10 +96,10 @@ for round in $(seq 1 "$rounds"); do
   done
   if [ "$(lowest_applied_version)" -ge "$version" ]; then
     t_all=$(cat "$work"/applied.* | awk '$2 > last {last = $2} END {print last}')
-    awk -v r="$round" -v v="$version" -v call=$((t_call - t0)) -v all=$((t_all - t0)) -v n="$count" \
+    awk -v r="$round" -v v="$version" -v what="$([ "$round_scope" = first-pool ] && echo "the first pool's slices" || echo "every slice")" -v call=$((t_call - t0)) -v all=$((t_all - t0)) -v n="$count" \
       -v c=$(( $(bench_cpu_ticks "$controller_pid") - c0 )) -v s=$(( $(bench_swarms_cpu_ticks) - s0 )) \
       -v hz="$ticks" 'BEGIN {
-        printf "publish round %d (version %d): publish call %d ms, every one of %d agents applied it %.2f s after the call started (controller CPU %.2f s, swarms %.2f s)\n", r, v, call, n, all / 1000, c / hz, s / hz
+        printf "publish round %d (version %d, changing %s): publish call %d ms, every one of %d agents applied it %.2f s after the call started (controller CPU %.2f s, swarms %.2f s)\n", r, v, what, call, n, all / 1000, c / hz, s / hz
       }'
   else
     echo "publish round $round (version $version): not every agent applied it within 180 s (lowest applied version $(lowest_applied_version))"

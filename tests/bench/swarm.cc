@@ -96,6 +96,12 @@ int main(int argc, char** argv) {
       ->check(CLI::NonexistentPath);
   app.add_option("--topology-round", topology_round, "Round number for --write-topology")
       ->check(CLI::Range(1, 1000000));
+  std::string round_scope = "global";
+  app.add_option("--round-scope", round_scope,
+                 "Where the setting that changes every round goes: global (every host's "
+                 "slice changes) or first-pool (ten hosts get a new slice, the others the "
+                 "same content under the new version)")
+      ->check(CLI::IsMember({"global", "first-pool"}));
   app.add_option("--start-when", start_when,
                  "After creating its tokens, print \"tokens created\" and wait until this file "
                  "exists before enrolling (so several swarm processes enroll together)");
@@ -135,10 +141,12 @@ int main(int argc, char** argv) {
                  "the first was lost and when the last came back (Unix ms)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
+  const auto scope = round_scope == "first-pool" ? topos::bench::RoundSettingScope::kFirstPool
+                                                 : topos::bench::RoundSettingScope::kGlobal;
   if (!write_topology.empty()) {
     WriteAtomically(write_topology, SwarmTopology(pattern, first + count, "database",
                                                   std::to_string(topology_round),
-                                                  services_per_host));
+                                                  services_per_host, scope));
     return 0;
   }
   if (controller.empty() || creds.empty() || state_root.empty()) {
@@ -276,7 +284,8 @@ int main(int argc, char** argv) {
   for (int round = 1; round <= publish_rounds; ++round) {
     topos::v1::PublishTopologyRequest request;
     request.set_topology_yaml(
-        SwarmTopology(pattern, first + count, "database", std::to_string(round), services_per_host));
+        SwarmTopology(pattern, first + count, "database", std::to_string(round), services_per_host,
+                      scope));
     if (!roles_file.empty()) request.set_roles_yaml(*topos::ReadFile(roles_file));
     request.set_source_name("swarm.yaml");
     std::vector<int> before(links.size());

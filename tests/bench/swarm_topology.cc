@@ -12,7 +12,8 @@ std::string SwarmHostName(const std::string& pattern, int n) {
 }
 
 std::string SwarmTopology(const std::string& pattern, int count, const std::string& role,
-                          const std::string& setting, int services_per_host) {
+                          const std::string& setting, int services_per_host,
+                          RoundSettingScope scope) {
   constexpr int kPoolSize = 10;
   std::string yaml = "sites:\n  - name: bench\nhosts:\n";
   for (int i = 0; i < count; ++i) yaml += "  - fqdn: " + SwarmHostName(pattern, i) + "\n";
@@ -24,8 +25,13 @@ std::string SwarmTopology(const std::string& pattern, int count, const std::stri
     for (int i = first; i < std::min(count, first + kPoolSize); ++i) {
       yaml += "      - " + SwarmHostName(pattern, i) + "\n";
     }
+    if (first == 0 && scope == RoundSettingScope::kFirstPool) {
+      yaml += "    settings:\n      - key: bench.round\n        value: \"" + setting + "\"\n";
+    }
   }
-  yaml += "settings:\n  - key: bench.round\n    value: \"" + setting + "\"\n";
+  if (scope == RoundSettingScope::kGlobal) {
+    yaml += "settings:\n  - key: bench.round\n    value: \"" + setting + "\"\n";
+  }
   // Services with a certificate binding, for certificate rollouts
   // (scripts/bench-certs.sh): each host runs all of them.
   if (services_per_host > 0) yaml += "services:\n";
