@@ -289,6 +289,7 @@ std::filesystem::path LocalStore::snapshot_path() const { return dir_ / "current
 
 Result<topos::v1::HostConfig> LocalStore::Current() const {
   if (version_ == 0) return Status::NotFound("no configuration applied yet");
+  if (current_) return *current_;
   auto db = OpenDatabase(dir_);
   if (!db.ok()) return db.status();
   Statement select(db->get(), "SELECT content FROM config_versions WHERE version = ?",
@@ -305,6 +306,7 @@ Result<topos::v1::HostConfig> LocalStore::Current() const {
     return Status::Internal("local store: version " + std::to_string(version_) +
                             " is damaged (cannot parse); a resync from the controller repairs it");
   }
+  current_ = config;
   return config;
 }
 
@@ -364,6 +366,7 @@ Status LocalStore::Apply(const topos::v1::HostConfig& config, const std::string&
                             .Run());
   TOPOS_RETURN_IF_ERROR(txn.Commit());
   version_ = config.version();
+  current_ = config;
   // A crash from here on leaves a stale snapshot that Open() rewrites.
   return WriteSnapshot(config);
 }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -37,7 +38,10 @@ class LocalStore {
 
   // The applied version; 0 when nothing has been applied.
   std::uint64_t version() const { return version_; }
-  // The current slice; NotFound when nothing has been applied.
+  // The current slice; NotFound when nothing has been applied. Kept in
+  // memory once read or applied (a slice is a few KiB): a publish that
+  // leaves this host's content alone sends only a new version, and reading
+  // the content back from SQLite first cost as much as applying it.
   Result<topos::v1::HostConfig> Current() const;
 
   // Applies `config` for host `host_fqdn`:
@@ -56,6 +60,7 @@ class LocalStore {
 
   std::filesystem::path dir_;
   std::uint64_t version_ = 0;
+  mutable std::optional<topos::v1::HostConfig> current_;  // the slice at version_, once known
 };
 
 // The JSON form of a slice, as written to current.json (proto field names,

@@ -268,6 +268,28 @@ TEST_F(LocalStoreTest, SameVersionOtherContentReplacesIt) {
   ExpectSame(ParseSnapshot(store->snapshot_path()), Config(1, "resynced"));
 }
 
+// Current() is kept in memory: it must follow every accepted apply, ignore
+// refused ones, and match what a fresh opening reads from the database.
+TEST_F(LocalStoreTest, CurrentFollowsAcceptedAppliesOnly) {
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Apply(Config(2), kHost).ok());
+  ExpectSame(*store->Current(), Config(2));
+  ASSERT_TRUE(store->Apply(Config(3, "off"), kHost).ok());
+  ExpectSame(*store->Current(), Config(3, "off"));
+  EXPECT_FALSE(store->Apply(Config(1, "stale"), kHost).ok());
+  topos::v1::HostConfig other_host = Config(4, "elsewhere");
+  other_host.set_host_fqdn("other.example.org");
+  EXPECT_FALSE(store->Apply(other_host, kHost).ok());
+  ExpectSame(*store->Current(), Config(3, "off"));
+  ASSERT_TRUE(store->Apply(Config(3, "resynced"), kHost).ok());
+  ExpectSame(*store->Current(), Config(3, "resynced"));
+  store.reset();
+  auto reopened = OpenStore();
+  ASSERT_NE(reopened, nullptr);
+  ExpectSame(*reopened->Current(), Config(3, "resynced"));
+}
+
 TEST_F(LocalStoreTest, ConfigForAnotherHostIsRefused) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
