@@ -18,10 +18,13 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <linux/close_range.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/readable_pipe.hpp>
@@ -65,6 +68,7 @@ struct ChildSetup {
     if (::sigprocmask(SIG_SETMASK, &none, nullptr) == -1) return LastError();
     ::signal(SIGPIPE, SIG_DFL);
     if ((new_session ? ::setsid() : ::setpgid(0, 0)) == -1) return LastError();
+    if (!CloseOnExecAboveStandardStreams()) return LastError();
     if (run_as && (run_as->uid != ::getuid() || run_as->gid != ::getgid())) {
       if (::setgroups(1, &run_as->gid) == -1) return LastError();
       if (::setgid(run_as->gid) == -1) return LastError();
@@ -73,6 +77,25 @@ struct ChildSetup {
     return {};
   }
   static bp::error_code LastError() { return {errno, boost::system::system_category()}; }
+
+  // The child keeps only its standard streams. Boost closes the descriptors
+  // above its exec-status pipe only (Boost 1.81's close_all skips the gaps
+  // below it), so whatever the agent held without O_CLOEXEC would survive
+  // the exec: Boost's own status pipe of a spawn running on another thread
+  // at this moment is such a descriptor, and a service keeping its write
+  // end makes that spawn wait for end-of-file as long as the service runs.
+  // Marking rather than closing keeps our own status pipe open until exec.
+  static bool CloseOnExecAboveStandardStreams() {
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return true;
+    rlimit limit{};  // kernels before 5.11: one descriptor at a time
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+    const rlim_t last = std::min<rlim_t>(limit.rlim_cur, 1u << 20);
+    for (rlim_t fd = 3; fd < last; ++fd) {
+      const int flags = ::fcntl(static_cast<int>(fd), F_GETFD);
+      if (flags >= 0) ::fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC);
+    }
+    return true;
+  }
 };
 
 // Sets the child's whole environment ("KEY=VALUE" strings that must outlive
