@@ -125,24 +125,17 @@ struct Decision {
 // progress and the same `now` starts nothing new.
 Decision Next(const RolloutProgress& progress, TimePoint now);
 
+// These three change `progress` in place and leave it as it was when they
+// refuse: a copy per result would cost O(hosts) each, O(hosts²) over a
+// rollout. NotFound for a host not in the rollout.
+//
 // A running host's deploy finished: `ok` or failed with `reason`. Applies the
-// failure rules at once (the state may become failed). NotFound for a host
-// not in the rollout; FailedPrecondition if it is not running.
-Result<RolloutProgress> OnHostResult(const RolloutProgress& progress, std::string_view host,
-                                     bool ok, std::string reason);
-
-// The host's agent disconnected at `now` (kept if already offline) or
-// connected again. Hosts that have finished are left alone. NotFound for a
-// host not in the rollout.
-Result<RolloutProgress> OnHostOffline(const RolloutProgress& progress, std::string_view host,
-                                      TimePoint now);
-Result<RolloutProgress> OnHostOnline(const RolloutProgress& progress, std::string_view host);
-
-// The same three transitions on `progress` itself, which is left as it was
-// when they refuse. A runner with many hosts uses these: the copies above
-// cost O(hosts) each, O(hosts²) over a rollout.
+// failure rules at once (the state may become failed). FailedPrecondition if
+// the host is not running.
 Status RecordHostResult(RolloutProgress& progress, std::string_view host, bool ok,
                         std::string reason);
+// The host's agent disconnected at `now` (kept if already offline) or
+// connected again. Hosts that have finished are left alone.
 Status RecordHostOffline(RolloutProgress& progress, std::string_view host, TimePoint now);
 Status RecordHostOnline(RolloutProgress& progress, std::string_view host);
 

@@ -148,7 +148,7 @@ bool RolloutRunner::DecideLocked() {
   const TimePoint now = Clock::now();
   // Hosts whose agent was waiting or running before this round, and the
   // state: what the connectivity checks and the state change events below
-  // compare with (OnHostResult may already stop the rollout).
+  // compare with (RecordHostResult may already stop the rollout).
   const RunState state_before = progress_.state;
   struct Watched {
     std::string host;

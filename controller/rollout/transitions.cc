@@ -102,29 +102,6 @@ Status RecordHostOnline(RolloutProgress& p, std::string_view host) {
   return Status::Ok();
 }
 
-Result<RolloutProgress> OnHostResult(const RolloutProgress& progress, std::string_view host,
-                                     bool ok, std::string reason) {
-  RolloutProgress p = progress;
-  Status status = RecordHostResult(p, host, ok, std::move(reason));
-  if (!status.ok()) return status;
-  return p;
-}
-
-Result<RolloutProgress> OnHostOffline(const RolloutProgress& progress, std::string_view host,
-                                      TimePoint now) {
-  RolloutProgress p = progress;
-  Status status = RecordHostOffline(p, host, now);
-  if (!status.ok()) return status;
-  return p;
-}
-
-Result<RolloutProgress> OnHostOnline(const RolloutProgress& progress, std::string_view host) {
-  RolloutProgress p = progress;
-  Status status = RecordHostOnline(p, host);
-  if (!status.ok()) return status;
-  return p;
-}
-
 Result<RolloutProgress> Pause(const RolloutProgress& progress) {
   if (progress.state != RunState::kRunning && progress.state != RunState::kPausedForCanary) {
     return WrongState(progress, "pause", "only a running rollout can be paused");

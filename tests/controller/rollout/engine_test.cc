@@ -224,15 +224,15 @@ TEST(Engine, AbortStartsNothingMoreAndIsDoneWhenRunningHostsFinish) {
 TEST(Engine, HostResultsAreRefusedForUnknownOrIdleHosts) {
   Driver d(OnePool(Window(1), 2));
   d.Step();
-  Result<RolloutProgress> unknown = OnHostResult(d.progress(), "nope", true, "");
+  RolloutProgress progress = d.progress();
+  Status unknown = RecordHostResult(progress, "nope", true, "");
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.status().code(), Status::Code::kNotFound);
-  Result<RolloutProgress> idle = OnHostResult(d.progress(), "c2", true, "");
+  EXPECT_EQ(unknown.code(), Status::Code::kNotFound);
+  Status idle = RecordHostResult(progress, "c2", true, "");
   ASSERT_FALSE(idle.ok());
-  EXPECT_EQ(idle.status().code(), Status::Code::kFailedPrecondition);
-  EXPECT_THAT(idle.status().message(), HasSubstr("c2 is not running (it is waiting)"));
-  EXPECT_EQ(OnHostOffline(d.progress(), "nope", d.clock.now()).status().code(),
-            Status::Code::kNotFound);
+  EXPECT_EQ(idle.code(), Status::Code::kFailedPrecondition);
+  EXPECT_THAT(idle.message(), HasSubstr("c2 is not running (it is waiting)"));
+  EXPECT_EQ(RecordHostOffline(progress, "nope", d.clock.now()).code(), Status::Code::kNotFound);
 }
 
 // The runner records results in place: a refused one must change nothing
