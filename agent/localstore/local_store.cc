@@ -226,13 +226,11 @@ Status CreateSchema(sqlite3* db) {
   return txn.Commit();
 }
 
-struct DatabaseCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using Database = std::unique_ptr<sqlite3, DatabaseCloser>;
+}  // namespace
 
-// One connection for one operation (see the header: nothing stays open).
-Result<Database> OpenDatabase(const std::filesystem::path& dir) {
+void LocalStore::DatabaseCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+
+Result<LocalStore::Database> LocalStore::OpenDatabase(const std::filesystem::path& dir) {
   const std::filesystem::path db_path = dir / kDatabaseFile;
   sqlite3* handle = nullptr;
   const int rc = sqlite3_open_v2(db_path.c_str(), &handle, SQLITE_OPEN_READWRITE, nullptr);
@@ -240,31 +238,29 @@ Result<Database> OpenDatabase(const std::filesystem::path& dir) {
   if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "open " + db_path.string());
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
   TOPOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA synchronous=FULL", "set synchronous"));
-  // A rollback journal truncated after each commit, not WAL: the database is
-  // closed after every operation, so WAL's gains never came, while each
-  // opening mapped its -shm index and each closing checkpointed and
-  // unmapped it. Truncating rather than deleting keeps the journal's inode
+  // A rollback journal truncated after each commit, not WAL: applies are
+  // rare and small, and WAL costs an -shm index mapped per opening and a
+  // checkpoint per closing (when the store was opened per operation, 61% of
+  // an apply's CPU). Truncating rather than deleting keeps the journal's inode
   // (on ext4, a new file just after a deletion searches the inode bitmap).
   // 2,000 simulated agents applying a publish (scripts/bench-fleet.sh, on
   // disk): WAL 5.8-6.4 s, DELETE 4.4-4.7 s, PERSIST 5.1-5.4 s, TRUNCATE
-  // 3.8-4.4 s. A rollback mode lasts one connection, so every opening sets
-  // it; the first also converts a store an older agent left in WAL.
+  // 3.8-4.4 s. Setting it also converts a store an older agent left in WAL.
   TOPOS_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA journal_mode=TRUNCATE", "set the journal mode"));
   return db;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::filesystem::path& state_dir) {
   const std::filesystem::path dir = state_dir / "store";
   TOPOS_RETURN_IF_ERROR(EnsurePrivateDirectory(dir).WithContext("local store"));
   TOPOS_RETURN_IF_ERROR(CreatePrivateFile(dir / kDatabaseFile));
-  std::unique_ptr<LocalStore> store(new LocalStore(dir));
+  auto db = OpenDatabase(dir);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<LocalStore> store(new LocalStore(dir, std::move(*db)));
   {
-    auto db = OpenDatabase(dir);
-    if (!db.ok()) return db.status();
-    TOPOS_RETURN_IF_ERROR(CreateSchema(db->get()));
-    Statement latest(db->get(), "SELECT MAX(version) FROM config_versions",
+    sqlite3* handle = store->db_.get();
+    TOPOS_RETURN_IF_ERROR(CreateSchema(handle));
+    Statement latest(handle, "SELECT MAX(version) FROM config_versions",
                      "read latest version");
     auto row = latest.Step();
     if (!row.ok()) return row.status();
@@ -290,9 +286,7 @@ std::filesystem::path LocalStore::snapshot_path() const { return dir_ / "current
 Result<topos::v1::HostConfig> LocalStore::Current() const {
   if (version_ == 0) return Status::NotFound("no configuration applied yet");
   if (current_) return *current_;
-  auto db = OpenDatabase(dir_);
-  if (!db.ok()) return db.status();
-  Statement select(db->get(), "SELECT content FROM config_versions WHERE version = ?",
+  Statement select(db_.get(), "SELECT content FROM config_versions WHERE version = ?",
                    "read current configuration");
   select.BindInt(1, static_cast<std::int64_t>(version_));
   auto row = select.Step();
@@ -331,10 +325,9 @@ Status LocalStore::Apply(const topos::v1::HostConfig& config, const std::string&
   const std::string sha256 = topos::certs::Sha256Hex(*bytes);
   const auto version = static_cast<std::int64_t>(config.version());
 
-  auto db = OpenDatabase(dir_);
-  if (!db.ok()) return db.status();
+  sqlite3* db = db_.get();
   if (config.version() == version_) {
-    Statement select(db->get(), "SELECT content_sha256 FROM config_versions WHERE version = ?",
+    Statement select(db, "SELECT content_sha256 FROM config_versions WHERE version = ?",
                      "read applied configuration");
     select.BindInt(1, version);
     auto row = select.Step();
@@ -342,13 +335,13 @@ Status LocalStore::Apply(const topos::v1::HostConfig& config, const std::string&
     if (*row && select.ColumnText(0) == sha256) return Status::Ok();  // nothing to do
   }
 
-  Transaction txn(db->get());
+  Transaction txn(db);
   TOPOS_RETURN_IF_ERROR(txn.Begin());
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   TOPOS_RETURN_IF_ERROR(
-      Statement(db->get(),
+      Statement(db,
                 "INSERT OR REPLACE INTO config_versions(version, applied_at, content, "
                 "content_sha256) VALUES (?, ?, ?, ?)",
                 "apply " + name)
@@ -357,7 +350,7 @@ Status LocalStore::Apply(const topos::v1::HostConfig& config, const std::string&
           .BindBlob(3, *bytes)
           .BindText(4, sha256)
           .Run());
-  TOPOS_RETURN_IF_ERROR(Statement(db->get(),
+  TOPOS_RETURN_IF_ERROR(Statement(db,
                                   "DELETE FROM config_versions WHERE version NOT IN "
                                   "(SELECT version FROM config_versions ORDER BY version DESC "
                                   "LIMIT ?)",

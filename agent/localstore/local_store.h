@@ -11,10 +11,11 @@
 // new, never a mix. current.json is rewritten from the database on Open() if
 // a crash came between the commit and the snapshot.
 //
-// The database is opened for each operation and closed after it, so an idle
-// agent holds no file descriptor and no SQLite page cache for its store
-// (applies are rare: one per published version). That is also what lets one
-// benchmark process simulate 10,000 agents within a 20,000-descriptor limit.
+// The database stays open while the store lives: one descriptor and a page
+// cache of a few pages (the store holds five slices). Opening it for each
+// operation instead cost more than the apply itself: SQLite reads the schema
+// on every opening (on tmpfs, 540 against 210 us per apply; on ext4, 3.0
+// against 1.5 ms).
 //
 // Thread-safety: not thread-safe; one owner (the agent's link thread).
 #pragma once
@@ -27,6 +28,8 @@
 
 #include "common/status.h"
 #include "topos/v1/topology.pb.h"
+
+struct sqlite3;
 
 namespace topos::agent {
 
@@ -55,10 +58,17 @@ class LocalStore {
   std::filesystem::path snapshot_path() const;
 
  private:
-  explicit LocalStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  struct DatabaseCloser {
+    void operator()(sqlite3* db) const;
+  };
+  using Database = std::unique_ptr<sqlite3, DatabaseCloser>;
+
+  static Result<Database> OpenDatabase(const std::filesystem::path& dir);
+  LocalStore(std::filesystem::path dir, Database db) : dir_(std::move(dir)), db_(std::move(db)) {}
   Status WriteSnapshot(const topos::v1::HostConfig& config) const;
 
   std::filesystem::path dir_;
+  Database db_;
   std::uint64_t version_ = 0;
   mutable std::optional<topos::v1::HostConfig> current_;  // the slice at version_, once known
 };
