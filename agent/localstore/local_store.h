@@ -33,8 +33,12 @@ struct sqlite3;
 
 namespace topos::agent {
 
+class PreparedStatements;  // local_store.cc
+
 class LocalStore {
  public:
+  ~LocalStore();
+
   // Opens or creates the store under `state_dir`/store (directory 0700,
   // files 0600).
   static Result<std::unique_ptr<LocalStore>> Open(const std::filesystem::path& state_dir);
@@ -64,11 +68,12 @@ class LocalStore {
   using Database = std::unique_ptr<sqlite3, DatabaseCloser>;
 
   static Result<Database> OpenDatabase(const std::filesystem::path& dir);
-  LocalStore(std::filesystem::path dir, Database db) : dir_(std::move(dir)), db_(std::move(db)) {}
+  LocalStore(std::filesystem::path dir, Database db);
   Status WriteSnapshot(const topos::v1::HostConfig& config) const;
 
   std::filesystem::path dir_;
   Database db_;
+  std::unique_ptr<PreparedStatements> statements_;  // after db_: finalized before it closes
   std::uint64_t version_ = 0;
   mutable std::optional<topos::v1::HostConfig> current_;  // the slice at version_, once known
 };

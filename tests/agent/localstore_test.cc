@@ -294,6 +294,35 @@ TEST_F(LocalStoreTest, CurrentFollowsAcceptedAppliesOnly) {
   ExpectSame(*reopened->Current(), Config(3, "resynced"));
 }
 
+// The store keeps its statements prepared between operations; none may keep
+// a read or a transaction open afterwards, or an operator's sqlite3 session
+// (or a second agent process, refused at once) would find the database
+// locked. Every path runs once: a read from a fresh opening, an apply, the
+// same version again unchanged and changed, and a refused stale one.
+TEST_F(LocalStoreTest, LeavesNoLockBetweenOperations) {
+  {
+    auto store = OpenStore();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Apply(Config(1), kHost).ok());
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Current().ok());
+  ASSERT_TRUE(store->Apply(Config(2), kHost).ok());
+  ASSERT_TRUE(store->Apply(Config(2), kHost).ok());
+  ASSERT_TRUE(store->Apply(Config(2, "resynced"), kHost).ok());
+  EXPECT_FALSE(store->Apply(Config(1, "stale"), kHost).ok());
+
+  const fs::path db_path = dir_ / "store" / "local.db";
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db_path.c_str(), &other, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  // No busy timeout: an exclusive lock is granted only if nobody holds any.
+  const int rc = sqlite3_exec(other, "BEGIN EXCLUSIVE; COMMIT;", nullptr, nullptr, nullptr);
+  EXPECT_EQ(rc, SQLITE_OK) << sqlite3_errmsg(other);
+  sqlite3_close(other);
+  ASSERT_TRUE(store->Apply(Config(3), kHost).ok());
+}
+
 TEST_F(LocalStoreTest, ConfigForAnotherHostIsRefused) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
