@@ -5,6 +5,7 @@
 // as long (a start step once hung that way, with three hosts' services
 // started at the same moment).
 #include "agent/process/command_runner.h"
+#include "tests/agent/process/shell_command.h"
 #include "tests/support/temp_dir.h"
 
 #include <fcntl.h>
@@ -29,14 +30,6 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using namespace std::chrono_literals;
 using topos::test_support::TempDir;
-
-CommandSpec Sh(const std::string& script) {
-  CommandSpec spec;
-  spec.argv = {"/bin/sh", "-c", script};
-  spec.timeout = 10s;
-  spec.kill_grace = 1s;
-  return spec;
-}
 
 // The descriptors /proc lists for `pid`.
 std::set<int> OpenDescriptors(pid_t pid) {

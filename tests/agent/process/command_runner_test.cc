@@ -1,4 +1,5 @@
 #include "agent/process/command_runner.h"
+#include "tests/agent/process/shell_command.h"
 #include "tests/support/temp_dir.h"
 
 #include <signal.h>
@@ -24,14 +25,6 @@ using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 using topos::test_support::TempDir;
-
-CommandSpec Sh(const std::string& script) {
-  CommandSpec spec;
-  spec.argv = {"/bin/sh", "-c", script};
-  spec.timeout = 10s;
-  spec.kill_grace = 1s;
-  return spec;
-}
 
 CommandResult MustRun(const CommandSpec& spec, const OutputSink& sink = {},
                       const std::atomic<bool>* cancel = nullptr) {
