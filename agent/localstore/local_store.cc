@@ -63,7 +63,9 @@ class PreparedStatements {
 
   sqlite3* db() const { return db_; }
 
-  // `sql` is a string literal: its address is the key.
+  // `sql` is a string literal: its address is the key. One statement per
+  // SQL text, so a text is in use at most once at a time (no store
+  // operation nests two uses of the same one).
   Result<sqlite3_stmt*> Get(const char* sql, std::string_view operation) {
     auto it = by_sql_.find(sql);
     if (it != by_sql_.end()) return it->second;
