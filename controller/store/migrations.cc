@@ -11,9 +11,15 @@
 #include <memory>
 #include <string>
 
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 
-namespace topos::controller::sqlite {
+namespace topos::controller::schema {
+
+using topos::sqlite::ErrorStatus;
+using topos::sqlite::Exec;
+using topos::sqlite::Statement;
+using topos::sqlite::Transaction;
+
 namespace {
 
 // Version 1: the initial schema. Times are unix seconds; facts is a
@@ -287,4 +293,4 @@ Status MigrateFile(const std::filesystem::path& path, std::span<const Migration>
   return Status::Ok();
 }
 
-}  // namespace topos::controller::sqlite
+}  // namespace topos::controller::schema

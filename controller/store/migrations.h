@@ -14,7 +14,7 @@
 
 struct sqlite3;
 
-namespace topos::controller::sqlite {
+namespace topos::controller::schema {
 
 struct Migration {
   int version;      // 1, 2, 3, ... in order, never reused or edited once released
@@ -39,4 +39,4 @@ Status MigrateFile(const std::filesystem::path& path, std::span<const Migration>
 // The highest version recorded in schema_migrations (0 if none).
 Result<int> CurrentSchemaVersion(sqlite3* db);
 
-}  // namespace topos::controller::sqlite
+}  // namespace topos::controller::schema

@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "controller/store/migrations.h"
-#include "controller/store/sqlite_statement.h"
-#include "controller/store/statement_cache.h"
+#include "common/sqlite/statement.h"
+#include "common/sqlite/statement_cache.h"
 
 namespace topos::controller {
 namespace {
@@ -38,7 +38,7 @@ TokenRecord ReadToken(const Statement& row) {
 }  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::path& path) {
-  Result<sqlite3*> db = sqlite::OpenAndMigrate(path, sqlite::BuiltinMigrations());
+  Result<sqlite3*> db = schema::OpenAndMigrate(path, schema::BuiltinMigrations());
   if (!db.ok()) return db.status();
   return std::unique_ptr<SqliteStore>(new SqliteStore(*db));
 }
@@ -53,7 +53,7 @@ SqliteStore::~SqliteStore() {
 
 int SqliteStore::schema_version() const {
   std::lock_guard lock(mutex_);
-  Result<int> version = sqlite::CurrentSchemaVersion(db_);
+  Result<int> version = schema::CurrentSchemaVersion(db_);
   return version.ok() ? *version : 0;
 }
 

@@ -13,10 +13,11 @@
 
 struct sqlite3;
 
-namespace topos::controller {
-namespace sqlite {
+namespace topos::sqlite {
 class StatementCache;
 }
+
+namespace topos::controller {
 
 class SqliteStore final : public Store {
  public:

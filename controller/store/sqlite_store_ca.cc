@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 #include "controller/store/sqlite_store.h"
 
 namespace topos::controller {

@@ -1,7 +1,7 @@
 // Service certificate requests: what each host asked for, the decision, and
 // the certificate issued. Revoking issued ones is in sqlite_store_revocation.cc.
 
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 #include "controller/store/sqlite_store.h"
 
 namespace topos::controller {

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <utility>
 
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 #include "controller/store/sqlite_store.h"
 
 namespace topos::controller {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 #include "controller/store/sqlite_store.h"
 
 namespace topos::controller {

@@ -85,11 +85,11 @@ TEST_F(SqliteStoreCa, DuplicateUnknownAndEmptyIdsAreRefused) {
 
 TEST(SqliteStoreCaMigration, VersionFiveDatabaseGainsTheTable) {
   test_support::TempDir dir("topos-store-ca-migration");
-  const auto builtin = tc::sqlite::BuiltinMigrations();
+  const auto builtin = tc::schema::BuiltinMigrations();
   ASSERT_GE(builtin.size(), 6u);
   ASSERT_EQ(builtin[5].version, 6);
-  std::vector<tc::sqlite::Migration> version5(builtin.begin(), builtin.begin() + 5);
-  ASSERT_TRUE(tc::sqlite::MigrateFile(dir.path() / "state.db", version5).ok());
+  std::vector<tc::schema::Migration> version5(builtin.begin(), builtin.begin() + 5);
+  ASSERT_TRUE(tc::schema::MigrateFile(dir.path() / "state.db", version5).ok());
   auto store = tc::SqliteStore::Open(dir.path() / "state.db");
   ASSERT_TRUE(store.ok()) << store.status().message();
   EXPECT_EQ((*store)->schema_version(), builtin.back().version);

@@ -391,7 +391,7 @@ TEST_F(SqliteStoreRevocation, ListCertificatesReturnsEveryPurposeBySerial) {
 }
 
 TEST_F(SqliteStoreRevocation, Migration5UpgradesAVersion4DatabaseKeepingRequests) {
-  const auto builtin = tc::sqlite::BuiltinMigrations();
+  const auto builtin = tc::schema::BuiltinMigrations();
   ASSERT_GE(builtin.size(), 5u);
   ASSERT_EQ(builtin[4].version, 5);
   // A version 4 database holding a host and two requests, written with the
@@ -408,9 +408,9 @@ TEST_F(SqliteStoreRevocation, Migration5UpgradesAVersion4DatabaseKeepingRequests
       "1700000030, 1700000031, 'policy', 's1', 1700090000, 'pem-s1'),"
       "('r2', 'web1.example.com', 'web', 'c.example.com', 'csr2', 'pending', 'needs approval', "
       "1700000040, NULL, '', '', NULL, '');";
-  std::vector<tc::sqlite::Migration> version4(builtin.begin(), builtin.begin() + 3);
+  std::vector<tc::schema::Migration> version4(builtin.begin(), builtin.begin() + 3);
   version4.push_back({4, v4_with_rows.c_str()});
-  Status migrated = tc::sqlite::MigrateFile(path_, version4);
+  Status migrated = tc::schema::MigrateFile(path_, version4);
   ASSERT_TRUE(migrated.ok()) << migrated.message();
 
   OpenStore();

@@ -375,10 +375,10 @@ TEST_F(SqliteStoreRollouts, SurvivesClosingAndReopeningTheFile) {
 }
 
 TEST_F(SqliteStoreRollouts, Migration4UpgradesAVersion3Database) {
-  const auto builtin = tc::sqlite::BuiltinMigrations();
+  const auto builtin = tc::schema::BuiltinMigrations();
   ASSERT_GE(builtin.size(), 4u);
   ASSERT_EQ(builtin[3].version, 4);
-  Status migrated = tc::sqlite::MigrateFile(path_, builtin.first(3));
+  Status migrated = tc::schema::MigrateFile(path_, builtin.first(3));
   ASSERT_TRUE(migrated.ok()) << migrated.message();
 
   OpenStore();

@@ -84,7 +84,7 @@ class SqliteStore : public ::testing::Test {
   std::unique_ptr<tc::SqliteStore> store_;
 };
 
-int LatestVersion() { return tc::sqlite::BuiltinMigrations().back().version; }
+int LatestVersion() { return tc::schema::BuiltinMigrations().back().version; }
 
 TEST_F(SqliteStore, AppliesAllMigrationsToANewDatabase) {
   EXPECT_GE(LatestVersion(), 1);
@@ -106,10 +106,10 @@ TEST_F(SqliteStore, ReopeningIsIdempotentAndKeepsData) {
 
 TEST_F(SqliteStore, RefusesADatabaseWithANewerSchema) {
   store_.reset();
-  std::vector<tc::sqlite::Migration> newer(tc::sqlite::BuiltinMigrations().begin(),
-                                           tc::sqlite::BuiltinMigrations().end());
+  std::vector<tc::schema::Migration> newer(tc::schema::BuiltinMigrations().begin(),
+                                           tc::schema::BuiltinMigrations().end());
   newer.push_back({LatestVersion() + 1, "CREATE TABLE from_the_future (x INTEGER);"});
-  Status migrated = tc::sqlite::MigrateFile(path_, newer);
+  Status migrated = tc::schema::MigrateFile(path_, newer);
   ASSERT_TRUE(migrated.ok()) << migrated.message();
 
   Result<std::unique_ptr<tc::SqliteStore>> reopened = tc::SqliteStore::Open(path_);

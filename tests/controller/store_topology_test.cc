@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "controller/store/migrations.h"
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 #include "controller/store/sqlite_store.h"
 #include "tests/support/temp_dir.h"
 
@@ -221,11 +221,11 @@ TEST_F(SqliteStoreTopology, VersionsSurviveReopening) {
 
 TEST_F(SqliteStoreTopology, MigratesAVersionOneDatabase) {
   // A database as the first release left it: only migration 1, one host.
-  const std::span<const tc::sqlite::Migration> v1 = tc::sqlite::BuiltinMigrations().first(1);
+  const std::span<const tc::schema::Migration> v1 = tc::schema::BuiltinMigrations().first(1);
   ASSERT_EQ(v1.back().version, 1);
-  Result<sqlite3*> db = tc::sqlite::OpenAndMigrate(path_, v1);
+  Result<sqlite3*> db = tc::schema::OpenAndMigrate(path_, v1);
   ASSERT_TRUE(db.ok()) << db.status().message();
-  Status inserted = tc::sqlite::Exec(
+  Status inserted = topos::sqlite::Exec(
       *db,
       "INSERT INTO certificates(serial, subject, purpose, fingerprint, issued_at, not_after, pem) "
       "VALUES ('0a', 'old.example.com', 'agent_identity', 'fp', 1700000000, 1700086400, 'pem');"
@@ -237,7 +237,7 @@ TEST_F(SqliteStoreTopology, MigratesAVersionOneDatabase) {
   ASSERT_TRUE(inserted.ok()) << inserted.message();
 
   OpenStore();
-  EXPECT_EQ(store_->schema_version(), tc::sqlite::BuiltinMigrations().back().version);
+  EXPECT_EQ(store_->schema_version(), tc::schema::BuiltinMigrations().back().version);
   Result<tc::HostRecord> host = store_->GetHost("old.example.com");
   ASSERT_TRUE(host.ok()) << host.status().message();
   EXPECT_EQ(host->enrolled_at, At(10));

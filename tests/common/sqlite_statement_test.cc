@@ -1,7 +1,8 @@
-// The store's prepared-statement cache: statements are reused with fresh
-// bindings, never left mid-step, bounded, and all finalized before the
-// connection closes.
-#include "controller/store/statement_cache.h"
+// The SQLite helpers both stores use: the prepared-statement cache reuses
+// statements with fresh bindings, never leaves one mid-step, stays bounded
+// and finalizes everything before the connection closes; a transaction is
+// rolled back unless committed, and its BEGIN and COMMIT are parsed once.
+#include "common/sqlite/statement_cache.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -10,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 
-namespace topos::controller::sqlite {
+namespace topos::sqlite {
 namespace {
 
 class StatementCacheTest : public ::testing::Test {
@@ -125,5 +126,46 @@ TEST_F(StatementCacheTest, AFailedPrepareIsReportedAndNotKept) {
   EXPECT_EQ(cache.size(), 0u);
 }
 
+using TransactionTest = StatementCacheTest;
+
+TEST_F(TransactionTest, IsRolledBackUnlessCommitted) {
+  {
+    Transaction transaction(db_);
+    ASSERT_TRUE(transaction.Begin().ok());
+    ASSERT_TRUE(Insert("lost", "a", "b").ok());
+  }
+  EXPECT_NE(sqlite3_get_autocommit(db_), 0) << "the transaction was left open";
+  {
+    Transaction transaction(db_);
+    ASSERT_TRUE(transaction.Begin().ok());
+    ASSERT_TRUE(Insert("kept", "a", "b").ok());
+    ASSERT_TRUE(transaction.Commit().ok());
+  }
+  Statement keys(db_, "SELECT k FROM t", "keys");
+  auto rows = CollectRows(keys, [](const Statement& r) { return r.ColumnText(0); });
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(*rows, std::vector<std::string>{"kept"});
+}
+
+TEST_F(TransactionTest, ParsesBeginCommitAndRollbackOnceWithACache) {
+  StatementCache cache(db_);
+  for (int round = 0; round < 3; ++round) {
+    Transaction committed(db_);
+    ASSERT_TRUE(committed.Begin().ok());
+    ASSERT_TRUE(Insert("k" + std::to_string(round), "a", "b").ok());
+    ASSERT_TRUE(committed.Commit().ok());
+    Transaction abandoned(db_);
+    ASSERT_TRUE(abandoned.Begin().ok());
+  }
+  // The insert, BEGIN IMMEDIATE, COMMIT and ROLLBACK: one statement each.
+  EXPECT_EQ(cache.size(), 4u);
+  int prepared = 0;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s != nullptr;
+       s = sqlite3_next_stmt(db_, s)) {
+    ++prepared;
+  }
+  EXPECT_EQ(prepared, 4);
+}
+
 }  // namespace
-}  // namespace topos::controller::sqlite
+}  // namespace topos::sqlite

@@ -1,11 +1,11 @@
-#include "controller/store/sqlite_statement.h"
+#include "common/sqlite/statement.h"
 
 #include <sqlite3.h>
 
 #include <chrono>
 #include <utility>
 
-namespace topos::controller::sqlite {
+namespace topos::sqlite {
 
 Status ErrorStatus(sqlite3* db, int rc, std::string_view operation) {
   std::string message(operation);
@@ -40,7 +40,11 @@ Statement::Statement(sqlite3* db, std::string_view sql, std::string operation)
     stmt_ = cache_->Take(sql_);
     if (stmt_ != nullptr) return;
   }
-  const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+  // A statement that will be kept tells SQLite so (it then allocates it
+  // outside its small-object lookaside memory).
+  const unsigned flags = cache_ != nullptr ? SQLITE_PREPARE_PERSISTENT : 0;
+  const int rc =
+      sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), flags, &stmt_, nullptr);
   if (rc != SQLITE_OK) status_ = ErrorStatus(db_, rc, operation_ + " (prepare)");
 }
 
@@ -159,19 +163,19 @@ std::optional<TimePoint> Statement::ColumnOptionalTime(int column) const {
 
 Transaction::~Transaction() {
   // ROLLBACK can only fail if there is no transaction left to undo.
-  if (active_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (active_) (void)Statement(db_, "ROLLBACK", "roll back transaction").Run();
 }
 
 Status Transaction::Begin() {
-  TOPOS_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE", "begin transaction"));
+  TOPOS_RETURN_IF_ERROR(Statement(db_, "BEGIN IMMEDIATE", "begin transaction").Run());
   active_ = true;
   return Status::Ok();
 }
 
 Status Transaction::Commit() {
-  TOPOS_RETURN_IF_ERROR(Exec(db_, "COMMIT", "commit transaction"));
+  TOPOS_RETURN_IF_ERROR(Statement(db_, "COMMIT", "commit transaction").Run());
   active_ = false;
   return Status::Ok();
 }
 
-}  // namespace topos::controller::sqlite
+}  // namespace topos::sqlite

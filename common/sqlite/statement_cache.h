@@ -1,6 +1,7 @@
 // Prepared statements of one SQLite connection, kept for reuse by their SQL
 // text: preparing was about 5% of the controller's CPU per enrollment and
-// per certificate request (docs/benchmarks.md). sqlite::Statement takes a
+// per certificate request, and a third of the agent's CPU per apply with
+// thousands of simulated agents in one process (docs/benchmarks.md). sqlite::Statement takes a
 // kept statement when one is registered for its connection and hands it
 // back, reset and with its bindings cleared, when it is done.
 //
@@ -22,7 +23,7 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace topos::controller::sqlite {
+namespace topos::sqlite {
 
 class StatementCache {
  public:
@@ -49,4 +50,4 @@ class StatementCache {
   std::unordered_map<std::string, sqlite3_stmt*> kept_;
 };
 
-}  // namespace topos::controller::sqlite
+}  // namespace topos::sqlite

@@ -1,8 +1,8 @@
-#include "controller/store/statement_cache.h"
+#include "common/sqlite/statement_cache.h"
 
 #include <sqlite3.h>
 
-namespace topos::controller::sqlite {
+namespace topos::sqlite {
 namespace {
 
 std::mutex& RegistryMutex() {
@@ -61,4 +61,4 @@ std::size_t StatementCache::size() const {
   return kept_.size();
 }
 
-}  // namespace topos::controller::sqlite
+}  // namespace topos::sqlite

@@ -1,14 +1,18 @@
-// Private to controller/store: small RAII helpers over the SQLite C API.
+// Small RAII helpers over the SQLite C API, shared by the controller's store
+// and the agent's local store.
 //
-// Statement owns one prepared sqlite3_stmt. Errors are deferred: a failed
-// prepare or bind is remembered and returned by the next Next()/Run(), so
-// call sites read as one chain of binds followed by one status check.
-// Transaction is BEGIN IMMEDIATE ... COMMIT, rolled back on destruction
-// unless committed.
+// Statement is one use of a prepared sqlite3_stmt, taken from the
+// connection's StatementCache when one is registered. Errors are deferred: a
+// failed prepare or bind is remembered and returned by the next
+// Next()/Run(), so call sites read as one chain of binds followed by one
+// status check. Transaction is BEGIN IMMEDIATE ... COMMIT, rolled back on
+// destruction unless committed.
 //
-// Thread-safety: none; the caller holds the store's mutex.
+// Thread-safety: none; one thread uses a connection at a time (the
+// controller's store holds its mutex, the agent's store has one owner).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,20 +22,21 @@
 #include <vector>
 
 #include "common/status.h"
-#include "controller/store/statement_cache.h"
-#include "controller/store/store.h"
+#include "common/sqlite/statement_cache.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
 
-namespace topos::controller::sqlite {
+namespace topos::sqlite {
+
+using TimePoint = std::chrono::system_clock::time_point;
 
 // Maps a SQLite result code to a Status whose message is
 // "<operation>: <SQLite's message>". A primary-key or unique violation is
 // AlreadyExists, a busy/locked database Unavailable, anything else Internal.
 Status ErrorStatus(sqlite3* db, int rc, std::string_view operation);
 
-// Runs constant SQL without parameters (pragmas, migrations, BEGIN/COMMIT).
+// Runs constant SQL without parameters (pragmas, schema, migrations).
 // Never pass values here: use Statement and bind them.
 Status Exec(sqlite3* db, const char* sql, std::string_view operation);
 
@@ -104,6 +109,9 @@ auto CollectRows(Statement& query, Read read)
   }
 }
 
+// BEGIN, COMMIT and ROLLBACK go through Statement, so a connection with a
+// StatementCache parses them once (parsing them per transaction was part of
+// the agent's apply cost, docs/benchmarks.md).
 class Transaction {
  public:
   explicit Transaction(sqlite3* db) : db_(db) {}
@@ -119,4 +127,4 @@ class Transaction {
   bool active_ = false;
 };
 
-}  // namespace topos::controller::sqlite
+}  // namespace topos::sqlite
