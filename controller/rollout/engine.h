@@ -125,19 +125,30 @@ struct Decision {
 // progress and the same `now` starts nothing new.
 Decision Next(const RolloutProgress& progress, TimePoint now);
 
+// Where a caller that keeps an index expects a host: progress.pools[pool]
+// .hosts[host]. The three functions below look there first and search every
+// host only when it names another host (or none): a search per result costs
+// O(hosts), O(hosts²) over a rollout.
+struct HostSlot {
+  int pool = -1;
+  int host = -1;
+};
+
 // These three change `progress` in place and leave it as it was when they
 // refuse: a copy per result would cost O(hosts) each, O(hosts²) over a
 // rollout. NotFound for a host not in the rollout.
 //
-// A running host's deploy finished: `ok` or failed with `reason`. Applies the
-// failure rules at once (the state may become failed). FailedPrecondition if
-// the host is not running.
+// A running host's deploy finished: `ok` or failed with `reason`. A failure
+// applies the failure rules at once (the state may become failed); a
+// success cannot break one, so it does not (Next applies them anyway).
+// FailedPrecondition if the host is not running.
 Status RecordHostResult(RolloutProgress& progress, std::string_view host, bool ok,
-                        std::string reason);
+                        std::string reason, HostSlot slot = {});
 // The host's agent disconnected at `now` (kept if already offline) or
 // connected again. Hosts that have finished are left alone.
-Status RecordHostOffline(RolloutProgress& progress, std::string_view host, TimePoint now);
-Status RecordHostOnline(RolloutProgress& progress, std::string_view host);
+Status RecordHostOffline(RolloutProgress& progress, std::string_view host, TimePoint now,
+                         HostSlot slot = {});
+Status RecordHostOnline(RolloutProgress& progress, std::string_view host, HostSlot slot = {});
 
 // Rule 10. Abort's `reason` goes into stop_reason ("aborted by the operator:
 // bad config").

@@ -182,7 +182,9 @@ bool RolloutRunner::DecideLocked() {
       events.back().set_service(happening.step_event.service());
       continue;
     }
-    if (!RecordHostResult(progress_, happening.host, *happening.result_ok, happening.reason).ok()) {
+    if (!RecordHostResult(progress_, happening.host, *happening.result_ok, happening.reason,
+                          SlotLocked(happening.host))
+             .ok()) {
       continue;  // already resolved (timed out while unreachable)
     }
     if (host != nullptr) {
@@ -197,8 +199,8 @@ bool RolloutRunner::DecideLocked() {
     const bool connected = services_.hub.Live(host.host).connected;
     if (connected == !host.offline) continue;
     if (!connected && std::chrono::steady_clock::now() < reconnect_grace_until_) continue;
-    Status recorded = connected ? RecordHostOnline(progress_, host.host)
-                                : RecordHostOffline(progress_, host.host, now);
+    Status recorded = connected ? RecordHostOnline(progress_, host.host, SlotLocked(host.host))
+                                : RecordHostOffline(progress_, host.host, now, SlotLocked(host.host));
     if (!recorded.ok()) continue;
     events.push_back(EventLocked(host.host, connected ? "host-online" : "host-offline",
                                  connected ? "agent connected" : "agent not connected"));
@@ -347,6 +349,12 @@ v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host) {
   // The record's pools were (re)built since the index was: index again.
   IndexHostsLocked();
   return found();
+}
+
+HostSlot RolloutRunner::SlotLocked(const std::string& host) const {
+  auto it = host_index_.find(host);
+  if (it == host_index_.end()) return {};
+  return {it->second.first, it->second.second};
 }
 
 std::map<std::string, RolloutRunner::Recorded> RolloutRunner::RecordedStepsLocked() {

@@ -127,6 +127,9 @@ class RolloutRunner {
   void IndexHostsLocked();
   v1::RolloutEvent EventLocked(const std::string& host, std::string kind, std::string message);
   v1::RolloutHost* HostRecordLocked(const std::string& host);
+  // Where host_index_ places `host`; progress_ has record_'s layout, and
+  // the engine checks the slot before using it.
+  HostSlot SlotLocked(const std::string& host) const;
 
   Services services_;
   mutable std::mutex mutex_;

@@ -8,7 +8,14 @@
 namespace topos::rollout {
 namespace {
 
-HostProgress* FindHost(RolloutProgress& p, std::string_view host) {
+HostProgress* FindHost(RolloutProgress& p, std::string_view host, HostSlot slot) {
+  if (slot.pool >= 0 && static_cast<std::size_t>(slot.pool) < p.pools.size()) {
+    std::vector<HostProgress>& hosts = p.pools[slot.pool].hosts;
+    if (slot.host >= 0 && static_cast<std::size_t>(slot.host) < hosts.size() &&
+        hosts[slot.host].host == host) {
+      return &hosts[slot.host];
+    }
+  }
   for (PoolProgress& pool : p.pools) {
     for (HostProgress& h : pool.hosts) {
       if (h.host == host) return &h;
@@ -68,8 +75,9 @@ bool IsFinal(RunState state) {
   return state == RunState::kAborted || state == RunState::kFailed || state == RunState::kSucceeded;
 }
 
-Status RecordHostResult(RolloutProgress& p, std::string_view host, bool ok, std::string reason) {
-  HostProgress* h = FindHost(p, host);
+Status RecordHostResult(RolloutProgress& p, std::string_view host, bool ok, std::string reason,
+                        HostSlot slot) {
+  HostProgress* h = FindHost(p, host, slot);
   if (h == nullptr) return NoSuchHost(host);
   if (h->phase != HostPhase::kRunning) {
     return Status::FailedPrecondition("host " + h->host + " is not running (it is " +
@@ -78,7 +86,9 @@ Status RecordHostResult(RolloutProgress& p, std::string_view host, bool ok, std:
   }
   h->phase = ok ? HostPhase::kSucceeded : HostPhase::kFailed;
   h->reason = ok ? std::string() : std::move(reason);
-  if (!IsFinal(p.state)) {
+  // A success adds an attempt and no failure, so it cannot break a rule
+  // that held; checking would cost O(hosts) per result.
+  if (!ok && !IsFinal(p.state)) {
     if (std::optional<std::string> broken = BrokenFailureRule(p)) {
       p.state = RunState::kFailed;
       p.stop_reason = *broken;
@@ -87,16 +97,17 @@ Status RecordHostResult(RolloutProgress& p, std::string_view host, bool ok, std:
   return Status::Ok();
 }
 
-Status RecordHostOffline(RolloutProgress& p, std::string_view host, TimePoint now) {
-  HostProgress* h = FindHost(p, host);
+Status RecordHostOffline(RolloutProgress& p, std::string_view host, TimePoint now,
+                         HostSlot slot) {
+  HostProgress* h = FindHost(p, host, slot);
   if (h == nullptr) return NoSuchHost(host);
   const bool active = h->phase == HostPhase::kWaiting || h->phase == HostPhase::kRunning;
   if (active && !h->offline_since) h->offline_since = now;
   return Status::Ok();
 }
 
-Status RecordHostOnline(RolloutProgress& p, std::string_view host) {
-  HostProgress* h = FindHost(p, host);
+Status RecordHostOnline(RolloutProgress& p, std::string_view host, HostSlot slot) {
+  HostProgress* h = FindHost(p, host, slot);
   if (h == nullptr) return NoSuchHost(host);
   h->offline_since.reset();
   return Status::Ok();

@@ -259,6 +259,30 @@ TEST(Engine, HostResultsRecordedInPlaceChangeNothingWhenRefused) {
   EXPECT_EQ(progress.state, RunState::kFailed) << "one failure is over a 0% threshold";
 }
 
+TEST(Engine, HostTransitionsRecordTheNamedHostWhateverTheSlotSays) {
+  RolloutStrategy s = Window(3);
+  s.failure_threshold_percent = 0;
+  Driver d(OnePool(s, 3));
+  d.Step();  // c1, c2, c3 running
+  RolloutProgress progress = d.progress();
+  // The right slot, a slot naming another host, and slots out of range.
+  ASSERT_TRUE(RecordHostResult(progress, "c1", true, "", HostSlot{0, 0}).ok());
+  ASSERT_TRUE(RecordHostOffline(progress, "c3", d.clock.now(), HostSlot{0, 1}).ok());
+  ASSERT_TRUE(RecordHostOnline(progress, "c3", HostSlot{7, 0}).ok());
+  ASSERT_TRUE(RecordHostOffline(progress, "c2", d.clock.now(), HostSlot{0, 9}).ok());
+  EXPECT_EQ(progress.pools[0].hosts[0].phase, HostPhase::kSucceeded);
+  EXPECT_FALSE(progress.pools[0].hosts[2].offline_since.has_value());
+  EXPECT_TRUE(progress.pools[0].hosts[1].offline_since.has_value());
+  EXPECT_EQ(RecordHostResult(progress, "nope", true, "", HostSlot{0, 0}).code(),
+            Status::Code::kNotFound);
+  EXPECT_EQ(progress.state, RunState::kRunning) << "successes never break a failure rule";
+  // A failure found through a slot still applies the failure rules at once.
+  ASSERT_TRUE(RecordHostResult(progress, "c2", false, "install failed", HostSlot{0, 2}).ok());
+  EXPECT_EQ(progress.pools[0].hosts[1].phase, HostPhase::kFailed);
+  EXPECT_EQ(progress.pools[0].hosts[2].phase, HostPhase::kRunning);
+  EXPECT_EQ(progress.state, RunState::kFailed) << "one failure is over a 0% threshold";
+}
+
 TEST(Engine, OfflineHostIsPassedOverAndFailsExactlyAtTheTimeout) {
   RolloutStrategy s = Window(1);
   s.offline_timeout = seconds(300);
