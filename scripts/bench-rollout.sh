@@ -10,13 +10,19 @@
 # the swarms' CPU during it (seconds and % of one core), controller RSS
 # after, the no-op steps the swarms executed, and the fan-out latencies: per agent, from the start of the
 # command until it answered its first step, and until it answered its last
-# (p50, p99, max). With MAX_UNAVAILABLE=100% every host starts at once, so
-# the first-step figure is the issue's fan-out (one step pushed to every
-# agent until every result is back). Last, with the swarms stopped, it
-# times `toposctl rollout watch ID --steps` replaying every stored event of
-# the finished rollout.
+# (p50, p99, max). With MAX_UNAVAILABLE=100% every host starts at once;
+# each runs the full deploy chain (four steps), so its first step is pushed
+# while others' later steps are under way.
+# With THEN=rollback it then times
+#   toposctl rollout rollback ID --max-unavailable MAX_UNAVAILABLE --wait
+# which puts every host back to having no service: one uninstall_service
+# step per host. With 100% that is the issue's fan-out exactly (one step
+# pushed to every connected agent, until every result is back); it prints
+# the same figures for it.
+# Last, with the swarms stopped, it times `toposctl rollout watch ID
+# --steps` replaying every stored event of the finished rollout.
 #
-# Usage: scripts/bench-rollout.sh [N=1000] [MAX_UNAVAILABLE=10%]
+# Usage: scripts/bench-rollout.sh [N=1000] [MAX_UNAVAILABLE=10%] [THEN=none|rollback]
 # Environment:
 #   TOPOS_BENCH_NO_BUILD=1      reuse an existing build instead of building Release
 #   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
@@ -32,10 +38,12 @@ cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
 count=${1:-1000}
 max_unavailable=${2:-10%}
+then=${3:-none}
 build=${TOPOS_BENCH_BUILD_DIR:-build-release}
 standin=${TOPOS_BENCH_STANDIN:-}
 bench_build "$build"
 [[ "$count" =~ ^[0-9]+$ && "$count" -ge 2 ]] || { echo "N must be a number, at least 2, not '$count'" >&2; exit 2; }
+[[ "$then" = none || "$then" = rollback ]] || { echo "THEN must be none or rollback, not '$then'" >&2; exit 2; }
 bench_swarm_count "$count"
 bench_swarm_sched
 bench_raise_fd_limit
@@ -118,11 +126,23 @@ for _ in $(seq 1 75); do
   sleep 0.2
 done
 plan_after=$(tail -1 "$work/plan-after.log")
+rollout_id=$(sed -n 's/^rollout \(r-[0-9a-f]*\) .*/\1/p' "$work/rollout.log" | tail -1)
+
+# The one-step fan-out: undo the rollout, one uninstall_service per host.
+rollback_status=0
+if [ "$then" = rollback ] && [ -z "$standin" ]; then
+  [ "$rollout_status" -eq 0 ] && [ -n "$rollout_id" ] || bench_fail "no finished rollout to roll back: $(tail -5 "$work/rollout.log")"
+  sleep 1
+  rb_t0=$(bench_cpu_ticks "$controller_pid"); rb_s0=$(bench_swarms_cpu_ticks)
+  rb_start=$(bench_now); rb_start_ms=$(bench_now_ms)
+  "$ctl" rollout rollback "$rollout_id" --max-unavailable "$max_unavailable" --wait \
+    > "$work/rollback.log" 2>&1 || rollback_status=$?
+  rb_end=$(bench_now); rb_t1=$(bench_cpu_ticks "$controller_pid"); rb_s1=$(bench_swarms_cpu_ticks)
+fi
 
 bench_stop_swarms TERM
 # What an operator who runs `rollout watch` on the finished rollout waits
 # for: every stored event replayed (--steps prints each), swarms stopped.
-rollout_id=$(sed -n 's/^rollout \(r-[0-9a-f]*\) .*/\1/p' "$work/rollout.log" | tail -1)
 replay=""
 if [ -n "$rollout_id" ] && [ -z "$standin" ]; then
   replay_start=$(bench_now)
@@ -139,18 +159,23 @@ echo "agents: $count (simulated, no-op steps) in $swarms swarm processes (schedu
 grep -h -E "^(enrolled|connected)" "$work"/swarm.*.log
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 echo "plan before: $plan_before"
-awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v sw=$((s1 - s0)) -v hz="$ticks" 'BEGIN {
-  wall = e - s; cpu = d / hz
-  printf "rollout wall time: %.2f s\n", wall
-  printf "controller CPU during it: %.2f s (%.1f%% of one core)\n", cpu, (wall > 0 ? 100 * cpu / wall : 0)
-  printf "swarms CPU during it: %.2f s (%.1f%% of one core)\n", sw / hz, (wall > 0 ? 100 * sw / hz / wall : 0)
-}'
+# times WHAT START END CONTROLLER_TICKS SWARM_TICKS
+times() {
+  awk -v what="$1" -v s="$2" -v e="$3" -v d="$4" -v sw="$5" -v hz="$ticks" 'BEGIN {
+    wall = e - s; cpu = d / hz
+    printf "%s wall time: %.2f s\n", what, wall
+    printf "controller CPU during it: %.2f s (%.1f%% of one core)\n", cpu, (wall > 0 ? 100 * cpu / wall : 0)
+    printf "swarms CPU during it: %.2f s (%.1f%% of one core)\n", sw / hz, (wall > 0 ? 100 * sw / hz / wall : 0)
+  }'
+}
+times rollout "$start" "$end" $((t1 - t0)) $((s1 - s0))
 echo "controller RSS after: $rss MiB"
 echo "no-op steps executed by the swarms: ${steps:-unknown}"
 # Latency percentiles over the agents: column 2 (first step answered) or 3
-# (last step answered), in ms since the command started.
+# (last step answered), in ms since the command started (START_MS, the
+# rollout's by default); answers from before it are left out.
 percentiles() {
-  awk -v c="$1" -v s="$start_ms" '$c > 0 {print $c - s}' "$work"/step-times.* | sort -n |
+  awk -v c="$1" -v s="${2:-$start_ms}" '$c >= s {print $c - s}' "$work"/step-times.* | sort -n |
     awk '{v[NR] = $1} END {
       if (NR == 0) { print "none answered"; exit }
       p50 = v[int((NR - 1) * 0.50) + 1]; p99 = v[int((NR - 1) * 0.99) + 1]
@@ -159,7 +184,18 @@ percentiles() {
 }
 if cat "$work"/step-times.* > /dev/null 2>&1; then
   echo "fan-out, command start -> agent answered its first step: $(percentiles 2)"
-  echo "fan-out, command start -> agent answered its last step: $(percentiles 3)"
+  # The swarm keeps each agent's first and last answer; after a rollback
+  # the last is the rollback's.
+  if [ "$then" = rollback ] && [ -z "$standin" ]; then
+    echo "fan-out, command start -> agent answered its last step: not measured (the rollback answered after it)"
+  else
+    echo "fan-out, command start -> agent answered its last step: $(percentiles 3)"
+  fi
+fi
+if [ "$then" = rollback ] && [ -z "$standin" ]; then
+  echo "then: toposctl rollout rollback ID --max-unavailable $max_unavailable --wait (one uninstall_service step per host)"
+  times "one-step rollback" "$rb_start" "$rb_end" $((rb_t1 - rb_t0)) $((rb_s1 - rb_s0))
+  echo "fan-out of one step, rollback start -> agent answered it: $(percentiles 3 "$rb_start_ms")"
 fi
 [ -n "$replay" ] && echo "rollout watch of the finished rollout: $replay"
 echo "plan after: $plan_after"
@@ -172,3 +208,8 @@ if [ "$rollout_status" -ne 0 ]; then
 fi
 echo "rollout output (last lines):"
 tail -3 "$work/rollout.log" | sed 's/^/  /'
+if [ "$rollback_status" -ne 0 ]; then
+  echo "rollback command failed (exit $rollback_status):"
+  tail -20 "$work/rollback.log"
+  exit 1
+fi

@@ -58,8 +58,8 @@ echo "== fleet: enrollment storm, agents held, replication, reconnect storm (scr
 TOPOS_BENCH_HANDSHAKE_RATE=$handshakes bash scripts/bench-fleet.sh "$count" 30 3 1 |
   grep -Ev '^(machine|agents):|^swarm [0-9]+: ' || echo "bench-fleet failed"
 echo
-echo "== fan-out: one rollout to all $count agents at once (scripts/bench-rollout.sh $count 100%)"
-bash scripts/bench-rollout.sh "$count" 100% | grep -E 'wall time|controller CPU|fan-out' || echo "bench-rollout failed"
+echo "== fan-out: one rollout to all $count agents at once, then its rollback, one step per agent (scripts/bench-rollout.sh $count 100% rollback)"
+bash scripts/bench-rollout.sh "$count" 100% rollback | grep -E 'wall time|controller CPU|fan-out' || echo "bench-rollout failed"
 echo
 echo "== rollout to $count agents, --max-unavailable 10% (scripts/bench-rollout.sh $count)"
 bash scripts/bench-rollout.sh "$count" 10% | grep -E 'wall time|controller CPU|RSS|no-op steps' || echo "bench-rollout failed"
