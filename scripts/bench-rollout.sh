@@ -10,7 +10,7 @@
 # the swarms' CPU during it (seconds and % of one core), controller RSS
 # after, the no-op steps the swarms executed, and the fan-out latencies: per agent, from the start of the
 # command until it answered its first step, and until it answered its last
-# (p50, p99, max). With MAX_UNAVAILABLE=100% every host starts at once;
+# (min, p50, p99, max). With MAX_UNAVAILABLE=100% every host starts at once;
 # each runs the full deploy chain (four steps), so its first step is pushed
 # while others' later steps are under way.
 # With THEN=rollback it then times
@@ -179,7 +179,7 @@ percentiles() {
     awk '{v[NR] = $1} END {
       if (NR == 0) { print "none answered"; exit }
       p50 = v[int((NR - 1) * 0.50) + 1]; p99 = v[int((NR - 1) * 0.99) + 1]
-      printf "p50 %.2f s, p99 %.2f s, max %.2f s (%d agents)\n", p50 / 1000, p99 / 1000, v[NR] / 1000, NR
+      printf "min %.2f s, p50 %.2f s, p99 %.2f s, max %.2f s (%d agents)\n", v[1] / 1000, p50 / 1000, p99 / 1000, v[NR] / 1000, NR
     }'
 }
 if cat "$work"/step-times.* > /dev/null 2>&1; then
