@@ -130,7 +130,9 @@ rollout_id=$(sed -n 's/^rollout \(r-[0-9a-f]*\) .*/\1/p' "$work/rollout.log" | t
 
 # The one-step fan-out: undo the rollout, one uninstall_service per host.
 rollback_status=0
-if [ "$then" = rollback ] && [ -z "$standin" ]; then
+timed_rollback=""
+[ "$then" = rollback ] && [ -z "$standin" ] && timed_rollback=1
+if [ -n "$timed_rollback" ]; then
   [ "$rollout_status" -eq 0 ] && [ -n "$rollout_id" ] || bench_fail "no finished rollout to roll back: $(tail -5 "$work/rollout.log")"
   sleep 1
   rb_t0=$(bench_cpu_ticks "$controller_pid"); rb_s0=$(bench_swarms_cpu_ticks)
@@ -159,8 +161,8 @@ echo "agents: $count (simulated, no-op steps) in $swarms swarm processes (schedu
 grep -h -E "^(enrolled|connected)" "$work"/swarm.*.log
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 echo "plan before: $plan_before"
-# times WHAT START END CONTROLLER_TICKS SWARM_TICKS
-times() {
+# print_times WHAT START END CONTROLLER_TICKS SWARM_TICKS
+print_times() {
   awk -v what="$1" -v s="$2" -v e="$3" -v d="$4" -v sw="$5" -v hz="$ticks" 'BEGIN {
     wall = e - s; cpu = d / hz
     printf "%s wall time: %.2f s\n", what, wall
@@ -168,7 +170,7 @@ times() {
     printf "swarms CPU during it: %.2f s (%.1f%% of one core)\n", sw / hz, (wall > 0 ? 100 * sw / hz / wall : 0)
   }'
 }
-times rollout "$start" "$end" $((t1 - t0)) $((s1 - s0))
+print_times rollout "$start" "$end" $((t1 - t0)) $((s1 - s0))
 echo "controller RSS after: $rss MiB"
 echo "no-op steps executed by the swarms: ${steps:-unknown}"
 # Latency percentiles over the agents: column 2 (first step answered) or 3
@@ -186,15 +188,15 @@ if cat "$work"/step-times.* > /dev/null 2>&1; then
   echo "fan-out, command start -> agent answered its first step: $(percentiles 2)"
   # The swarm keeps each agent's first and last answer; after a rollback
   # the last is the rollback's.
-  if [ "$then" = rollback ] && [ -z "$standin" ]; then
+  if [ -n "$timed_rollback" ]; then
     echo "fan-out, command start -> agent answered its last step: not measured (the rollback answered after it)"
   else
     echo "fan-out, command start -> agent answered its last step: $(percentiles 3)"
   fi
 fi
-if [ "$then" = rollback ] && [ -z "$standin" ]; then
+if [ -n "$timed_rollback" ]; then
   echo "then: toposctl rollout rollback ID --max-unavailable $max_unavailable --wait (one uninstall_service step per host)"
-  times "one-step rollback" "$rb_start" "$rb_end" $((rb_t1 - rb_t0)) $((rb_s1 - rb_s0))
+  print_times "one-step rollback" "$rb_start" "$rb_end" $((rb_t1 - rb_t0)) $((rb_s1 - rb_s0))
   echo "fan-out of one step, rollback start -> agent answered it: $(percentiles 3 "$rb_start_ms")"
 fi
 [ -n "$replay" ] && echo "rollout watch of the finished rollout: $replay"
