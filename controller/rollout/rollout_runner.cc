@@ -170,7 +170,8 @@ bool RolloutRunner::DecideLocked() {
   std::vector<v1::RolloutEvent> events;
 
   for (auto& happening : inbox) {
-    v1::RolloutHost* host = HostRecordLocked(happening.host);
+    HostSlot slot;
+    v1::RolloutHost* host = HostRecordLocked(happening.host, &slot);
     if (!happening.result_ok) {
       if (host != nullptr && happening.step_event.kind() == "step-started") {
         host->set_current_step(happening.step_event.message());
@@ -182,8 +183,7 @@ bool RolloutRunner::DecideLocked() {
       events.back().set_service(happening.step_event.service());
       continue;
     }
-    if (!RecordHostResult(progress_, happening.host, *happening.result_ok, happening.reason,
-                          SlotLocked(happening.host))
+    if (!RecordHostResult(progress_, happening.host, *happening.result_ok, happening.reason, slot)
              .ok()) {
       continue;  // already resolved (timed out while unreachable)
     }
@@ -199,8 +199,10 @@ bool RolloutRunner::DecideLocked() {
     const bool connected = services_.hub.Live(host.host).connected;
     if (connected == !host.offline) continue;
     if (!connected && std::chrono::steady_clock::now() < reconnect_grace_until_) continue;
-    Status recorded = connected ? RecordHostOnline(progress_, host.host, SlotLocked(host.host))
-                                : RecordHostOffline(progress_, host.host, now, SlotLocked(host.host));
+    HostSlot slot;
+    HostRecordLocked(host.host, &slot);
+    Status recorded = connected ? RecordHostOnline(progress_, host.host, slot)
+                                : RecordHostOffline(progress_, host.host, now, slot);
     if (!recorded.ok()) continue;
     events.push_back(EventLocked(host.host, connected ? "host-online" : "host-offline",
                                  connected ? "agent connected" : "agent not connected"));
@@ -336,25 +338,21 @@ v1::RolloutEvent RolloutRunner::EventLocked(const std::string& host, std::string
   return event;
 }
 
-v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host) {
+v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host, HostSlot* slot) {
   auto found = [&]() -> v1::RolloutHost* {
     auto it = host_index_.find(host);
     if (it == host_index_.end()) return nullptr;
     const auto [p, h] = it->second;
     if (p >= record_.pools_size() || h >= record_.pools(p).hosts_size()) return nullptr;
     v1::RolloutHost* entry = record_.mutable_pools(p)->mutable_hosts(h);
-    return entry->host_fqdn() == host ? entry : nullptr;
+    if (entry->host_fqdn() != host) return nullptr;
+    if (slot != nullptr) *slot = it->second;
+    return entry;
   };
   if (v1::RolloutHost* entry = found()) return entry;
   // The record's pools were (re)built since the index was: index again.
   IndexHostsLocked();
   return found();
-}
-
-HostSlot RolloutRunner::SlotLocked(const std::string& host) const {
-  auto it = host_index_.find(host);
-  if (it == host_index_.end()) return {};
-  return {it->second.first, it->second.second};
 }
 
 std::map<std::string, RolloutRunner::Recorded> RolloutRunner::RecordedStepsLocked() {

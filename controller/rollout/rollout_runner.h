@@ -126,10 +126,10 @@ class RolloutRunner {
   void RestoreStoredLocked();
   void IndexHostsLocked();
   v1::RolloutEvent EventLocked(const std::string& host, std::string kind, std::string message);
-  v1::RolloutHost* HostRecordLocked(const std::string& host);
-  // Where host_index_ places `host`; progress_ has record_'s layout, and
-  // the engine checks the slot before using it.
-  HostSlot SlotLocked(const std::string& host) const;
+  // `host`'s entry in record_, or null; also sets `slot` (when given) to
+  // its position, which is progress_'s too (same layout; the engine checks
+  // the slot before using it).
+  v1::RolloutHost* HostRecordLocked(const std::string& host, HostSlot* slot = nullptr);
 
   Services services_;
   mutable std::mutex mutex_;
@@ -138,7 +138,7 @@ class RolloutRunner {
   v1::Rollout record_;                         // guarded; as last stored
   std::string stored_snapshot_;                // guarded; record_ as last stored, serialized
   // guarded; host fqdn -> (pool, host) index in record_, rebuilt when stale
-  std::unordered_map<std::string, std::pair<int, int>> host_index_;
+  std::unordered_map<std::string, HostSlot> host_index_;
   RolloutProgress progress_;                   // guarded; as last stored
   std::uint64_t last_seq_ = 0;                 // guarded
   std::vector<Happening> inbox_;               // guarded
