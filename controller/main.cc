@@ -9,6 +9,7 @@
 #include "common/grpc_runtime.h"
 #include "common/logging.h"
 #include "common/text.h"
+#include "controller/memory_allocator.h"
 #include "controller/server.h"
 #include "controller/setup/data_dir.h"
 #include "controller/store/sqlite_store.h"
@@ -40,6 +41,15 @@ int RunServe(const std::string& data_dir, const topos::controller::ServerOptions
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const auto allocator = topos::controller::CurrentMemoryAllocator();
+  if (allocator.serves_malloc) {
+    spdlog::info("memory allocator: {}", allocator.name);
+  } else {
+    spdlog::warn("memory allocator: {} is linked but malloc is another allocator's; expect more "
+                 "memory per connected agent",
+                 allocator.name);
+  }
 
   auto data = topos::controller::LoadDataDir(data_dir);
   if (!data.ok()) return Fail(data.status());

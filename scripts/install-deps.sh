@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkgconf
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost1.81-dev libssl-dev libspdlog-dev libgtest-dev libgmock-dev
-  libsqlite3-dev libcli11-dev libyaml-cpp-dev libcpp-httplib-dev libarchive-dev
+  libsqlite3-dev libcli11-dev libyaml-cpp-dev libcpp-httplib-dev libarchive-dev libmimalloc-dev
   openssl procps curl ca-certificates
 )
 

@@ -20,6 +20,10 @@ grep -q "refusing to overwrite" "$work/reinit.log" || fail "init refusal does no
 pids+=($!)
 export TOPOS_CONTROLLER="127.0.0.1:$port" TOPOS_CREDS="$work/ctl/admin"
 eventually "$ctl_bin" hosts || fail "controller did not come up"
+# Its memory per connected agent depends on running on mimalloc, not on
+# glibc's malloc (controller/memory_allocator.h): a link that loses it shows.
+grep -q "info \[controller\] memory allocator: mimalloc [0-9.]*$" "$work/controller.log" \
+  || fail "controller does not run on mimalloc: $(grep 'memory allocator' "$work/controller.log")"
 
 # The printed one-line command, run as printed.
 command=$("$ctl_bin" token create --host web01.topos.test --ttl 10m \
