@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Certificate rollout benchmark against one controller on this machine:
-# AGENTS simulated agents (topos-swarm: one process, the real protocol) each
-# running SERVICES_PER_HOST services with a certificate binding, so the
+# AGENTS simulated agents (topos-swarm, the real protocol; one process per
+# 2,500 agents, as in bench-fleet.sh) each running SERVICES_PER_HOST
+# services with a certificate binding, so the
 # topology holds AGENTS x SERVICES_PER_HOST certificate-bound placements
 # (default 1,000 x 10 = 10,000). Every simulated request_certificate makes a
 # real ECDSA P-256 key and CSR and calls AgentService.RequestCertificate over
@@ -16,7 +17,8 @@
 # Environment:
 #   TOPOS_BENCH_NO_BUILD=1      reuse an existing build instead of building Release
 #   TOPOS_BENCH_BUILD_DIR=DIR   the build to use (default build-release)
-#   TOPOS_BENCH_SWARM_SCHED=normal  run the swarm as an ordinary process
+#   TOPOS_BENCH_SWARMS=K        the number of swarm processes
+#   TOPOS_BENCH_SWARM_SCHED=normal  run the swarms as ordinary processes
 #                               instead of under SCHED_IDLE (bench-lib.sh)
 #   TOPOS_BENCH_AGENT_STATE=disk  keep the simulated agents' state on disk
 #                               instead of tmpfs (bench-lib.sh says why)
@@ -29,8 +31,7 @@ build=${TOPOS_BENCH_BUILD_DIR:-build-release}
 bench_build "$build"
 [[ "$count" =~ ^[0-9]+$ && "$per_host" =~ ^[0-9]+$ && "$count" -ge 1 && "$per_host" -ge 1 ]] ||
   { echo "AGENTS and SERVICES_PER_HOST must be numbers, at least 1" >&2; exit 2; }
-# One swarm: it publishes the topology naming all its agents.
-swarms=1
+bench_swarm_count "$count"
 bench_swarm_sched
 bench_raise_fd_limit
 ctl="$build/controller/cli/toposctl"
@@ -45,16 +46,21 @@ echo "reference: openssl speed -seconds 3 ecdsap256 (one core): ${sign_rate} sig
 port=$(( 20000 + RANDOM % 20000 ))
 bench_new_controller
 
-# The swarm publishes the topology (pools of ten of role "database", each
-# host running sim-svc-1..K with a certificate binding), waits until every
-# agent has applied it, then holds its agents until we stop it (SIGTERM).
+# The topology names every agent of every swarm (pools of ten of role
+# "database", each host running sim-svc-1..K with a certificate binding);
+# it is published before the swarms start, so each agent applies its slice
+# as it connects. Each swarm then installs the services on its agents
+# (no-op) and holds them until we stop it (SIGTERM).
 cat > "$work/roles.yaml" <<'ROLES'
 roles:
   - name: database
     description: Simulated hosts of the certificate benchmark.
 ROLES
-bench_start_swarms "$count" --services-per-host "$per_host" --publish-rounds 1 \
-  --roles "$work/roles.yaml" --hold 3600 --ready-file "$work/ready.{k}"
+"$build/tests/bench/topos-swarm" --write-topology "$work/topology.yaml" --count "$count" \
+  --services-per-host "$per_host"
+"$ctl" topology publish "$work/topology.yaml" --roles "$work/roles.yaml" -m bench-certs \
+  > "$work/publish.log" 2>&1 || bench_fail "topology publish: $(cat "$work/publish.log")"
+bench_start_swarms "$count" --services-per-host "$per_host" --hold 3600 --ready-file "$work/ready.{k}"
 bench_wait_for_connected "$count"
 
 rollout=("$ctl" certs rollout --all --reissue --max-unavailable 10% --wait)
@@ -66,10 +72,11 @@ end=$(bench_now); t1=$(bench_cpu_ticks "$controller_pid"); s1=$(bench_swarms_cpu
 rss=$(bench_rss_mib "$controller_pid")
 
 bench_stop_swarms TERM
-issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$work/swarm.0.log")
+issued=$(sed -n 's/.*certificates issued to the agents: \([0-9]*\).*/\1/p' "$work"/swarm.*.log |
+  awk '{s += $1} END {print s + 0}')
 
-echo "agents: $count (simulated) x $per_host certificate-bound services = $total certificates; controller and swarm on the same machine (swarm scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}; agents' state on $(bench_agent_state_kind))"
-grep -E "^(enrolled|connected|publish round)" "$work/swarm.0.log"
+echo "agents: $count (simulated, in $swarms swarm processes) x $per_host certificate-bound services = $total certificates; controller and swarms on the same machine (swarm scheduling: ${TOPOS_BENCH_SWARM_SCHED:-idle}; agents' state on $(bench_agent_state_kind))"
+grep -h -E "^(enrolled|connected|installed)" "$work"/swarm.*.log
 echo "command: ${rollout[*]#"$build/controller/cli/"}"
 awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v sw=$((s1 - s0)) -v hz="$ticks" -v n="${issued:-0}" -v ref="$sign_rate" 'BEGIN {
   wall = e - s; cpu = d / hz
@@ -81,8 +88,9 @@ awk -v s="$start" -v e="$end" -v d=$((t1 - t0)) -v sw=$((s1 - s0)) -v hz="$ticks
 echo "controller RSS after: $rss MiB"
 [ "${issued:-0}" -eq "$total" ] || echo "WARNING: expected $total certificates, the swarm got ${issued:-unknown}"
 if [ "$rollout_status" -ne 0 ]; then
-  echo "certs rollout failed (exit $rollout_status):"
-  tail -20 "$work/rollout.log"
+  echo "certs rollout failed (exit $rollout_status); the failures it reported, then its last lines:"
+  grep -v '^stage ' "$work/rollout.log" | grep -i -m 10 'fail' || true
+  tail -5 "$work/rollout.log"
   exit 1
 fi
 echo "rollout output (last lines):"

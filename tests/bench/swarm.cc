@@ -118,8 +118,11 @@ int main(int argc, char** argv) {
                  "every agent has applied it")
       ->check(CLI::Range(0, 100));
   app.add_option("--services-per-host", services_per_host,
-                 "Published services with a certificate binding on every host (for "
-                 "`certs rollout`; each agent then really requests certificates)")
+                 "Services with a certificate binding on every host (for `certs rollout`; "
+                 "each agent then really requests certificates): in the topologies this swarm "
+                 "publishes or writes, and installed (no-op) on every agent once connected. "
+                 "With --publish-rounds 0 the topology is published from outside, from "
+                 "--write-topology with the same value")
       ->check(CLI::Range(0, 100));
   app.add_option("--roles", roles_file, "Role catalog to publish with (needs a role \"database\")");
   app.add_option("--controller-pid", controller_pid, "Controller pid, to report its CPU time");
@@ -326,7 +329,9 @@ int main(int argc, char** argv) {
   // Certificate rollouts renew only services a host reports installed:
   // install each published service on every simulated agent (no-op, as a
   // deploy would), and give the controller a moment to store the reports.
-  if (services_per_host > 0 && publish_rounds > 0) {
+  // With several swarms the bench script publishes the topology itself
+  // before they start, so this does not wait for a publish of our own.
+  if (services_per_host > 0) {
     for (std::size_t i = 0; i < runners.size(); ++i) {
       for (int k = 1; k <= services_per_host; ++k) {
         topos::v1::RunStep install;
