@@ -48,6 +48,10 @@ std::string SerialOf(const std::string& pem) {
   return certificate.ok() ? certificate->serial_hex() : "";
 }
 
+// A step at or past its deadline still sends its request once, with this
+// long to answer, rather than one that is certain to time out.
+constexpr std::chrono::seconds kMinimumRequestTime{1};
+
 // How long a reloaded service gets to act on its signal (and die of it, if
 // it does not handle it) before its health check counts.
 constexpr std::chrono::milliseconds kReloadSettle{500};
@@ -56,11 +60,17 @@ std::int64_t Unix(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-Result<topos::v1::CertificateReply> Ask(StepContext& context, const topos::v1::CertificateRequest& request) {
+// The request may take as long as the step has left: in a fleet-wide
+// reissue the controller signs a queue of requests from every host at once,
+// and a fixed 15 s call timeout failed steps (and stopped the rollout) that
+// had minutes of their own budget left (docs/benchmarks.md, 10,000 agents).
+Result<topos::v1::CertificateReply> Ask(StepContext& context, const StepRun& run,
+                                        const topos::v1::CertificateRequest& request) {
   auto stub = context.controller();
   if (!stub) return Status::Unavailable("no connection to the controller to request a certificate");
   grpc::ClientContext call;
-  call.set_deadline(std::chrono::system_clock::now() + kDefaultCallTimeout);
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::max(run.Remaining(), std::chrono::milliseconds(kMinimumRequestTime)));
   topos::v1::CertificateReply reply;
   grpc::Status status = stub->RequestCertificate(&call, request, &reply);
   if (!status.ok()) {
@@ -198,7 +208,7 @@ Result<topos::v1::StepResult> RequestCertificateStep(StepContext& context, const
     TOPOS_RETURN_IF_ERROR(WriteFileAtomically(key_path, key->ToPem(), 0600));
     request.set_csr_pem(csr->ToPem());
   }
-  auto reply = Ask(context, request);
+  auto reply = Ask(context, run, request);
   if (!reply.ok()) return reply.status();
   result.set_certificate_request_id(reply->request_id());
 

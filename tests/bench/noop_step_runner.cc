@@ -151,7 +151,9 @@ topos::v1::StepUpdate NoOpStepRunner::RequestCertificate(const topos::v1::RunSte
   request.set_csr_pem(csr->ToPem());
   topos::v1::CertificateReply reply;
   grpc::ClientContext call;
-  call.set_deadline(std::chrono::system_clock::now() + kDefaultCallTimeout);
+  // As the real agent: the request may take the step's whole deadline.
+  call.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(std::max<std::uint32_t>(step.deadline_seconds(), 1)));
   grpc::Status status = stub->RequestCertificate(&call, request, &reply);
   ReturnStub(std::move(stub));
   if (!status.ok()) {

@@ -32,11 +32,12 @@ class CertificateStep : public StepsTest {
   }
 
   Result<StepResult> Request(const std::string& id, const std::string& service, bool reissue,
-                             bool* pending_out = nullptr) {
+                             bool* pending_out = nullptr,
+                             std::chrono::milliseconds time_left = 20s) {
     RunStep step = Step(id, topos::v1::REQUEST_CERTIFICATE, service);
     step.set_reissue(reissue);
     std::atomic<bool> cancelled{false};
-    StepRun run{step, cancelled, std::chrono::steady_clock::now() + 20s,
+    StepRun run{step, cancelled, std::chrono::steady_clock::now() + time_left,
                 [](std::string_view) {}};
     bool pending = false;
     auto result = RequestCertificateStep(context_, run, &pending);
@@ -68,6 +69,22 @@ class CertificateStep : public StepsTest {
 };
 
 constexpr const char* kIdle = "touch ready\nexec sleep 1000";
+
+// A controller signing a fleet's requests at once may take longer than one
+// call usually does: the request waits as long as the step may, so a long
+// step is not failed after a fixed 15 s, and a short one still ends on time.
+TEST_F(CertificateStep, RequestWaitsForTheControllerAsLongAsTheStepMay) {
+  ASSERT_TRUE(Install(Bound("web"), {Script("bin/svc", kIdle)}).ok());
+  auto requested = Request("req-long", "web", false, nullptr, 300s);
+  ASSERT_TRUE(requested.ok()) << requested.status().message();
+  EXPECT_GT(controller_.last_time_allowed(), 290s);
+  EXPECT_LE(controller_.last_time_allowed(), 300s);
+
+  requested = Request("req-short", "web", true, nullptr, 3s);
+  ASSERT_TRUE(requested.ok()) << requested.status().message();
+  EXPECT_GT(controller_.last_time_allowed(), 1s);
+  EXPECT_LE(controller_.last_time_allowed(), 3s);
+}
 
 TEST_F(CertificateStep, ReissueReplacesACertificateThatIsStillGood) {
   InstallWithCertificate(Bound("web"), kIdle);

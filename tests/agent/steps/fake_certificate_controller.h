@@ -68,9 +68,17 @@ class FakeCertificateController final : public topos::v1::AgentService::Service 
   }
   std::string ca_pem() const { return ca_->certificate().ToPem(); }
 
-  grpc::Status RequestCertificate(grpc::ServerContext*, const topos::v1::CertificateRequest* request,
+  // How long the last request was given to be answered, from its arrival.
+  std::chrono::milliseconds last_time_allowed() {
+    std::lock_guard lock(mutex_);
+    return last_time_allowed_;
+  }
+
+  grpc::Status RequestCertificate(grpc::ServerContext* context, const topos::v1::CertificateRequest* request,
                                   topos::v1::CertificateReply* reply) override {
     std::lock_guard lock(mutex_);
+    last_time_allowed_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+        context->deadline() - std::chrono::system_clock::now());
     std::string id = request->request_id();
     if (request->csr_pem().empty()) {
       ++followups_;
@@ -118,6 +126,7 @@ class FakeCertificateController final : public topos::v1::AgentService::Service 
   std::map<std::string, std::string> csrs_;            // request id -> CSR; guarded
   int requests_ = 0;                                   // guarded
   int signed_ = 0;                                     // guarded
+  std::chrono::milliseconds last_time_allowed_{0};     // guarded
   int followups_ = 0;                                  // guarded
 };
 
