@@ -20,7 +20,6 @@
 #include "certs/csr.h"
 #include "certs/private_key.h"
 #include "common/file_io.h"
-#include "common/grpc_tls.h"
 #include "common/service_certificate_names.h"
 
 namespace topos::agent {

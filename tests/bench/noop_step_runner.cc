@@ -12,7 +12,6 @@
 #include "certs/certificate.h"
 #include "certs/csr.h"
 #include "certs/private_key.h"
-#include "common/grpc_tls.h"
 
 namespace topos::bench {
 namespace {
