@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "controller/rollout/failure_rules.h"
 
@@ -165,8 +166,12 @@ Result<RolloutProgress> NewRollout(const RolloutStrategy& strategy,
 }
 
 Decision Next(const RolloutProgress& progress, TimePoint now) {
+  return Next(RolloutProgress(progress), now);
+}
+
+Decision Next(RolloutProgress&& progress, TimePoint now) {
   Decision d;
-  d.progress = progress;
+  d.progress = std::move(progress);
   RolloutProgress& p = d.progress;
   const RolloutStrategy& s = p.strategy;
 

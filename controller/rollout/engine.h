@@ -124,6 +124,9 @@ struct Decision {
 // Applies rules 1 to 9 at time `now`. Calling it again with the result's
 // progress and the same `now` starts nothing new.
 Decision Next(const RolloutProgress& progress, TimePoint now);
+// The same, taking `progress` over: the runner's rounds do not pay for a
+// copy of every host.
+Decision Next(RolloutProgress&& progress, TimePoint now);
 
 // Where a caller that keeps an index expects a host: progress.pools[pool]
 // .hosts[host]. The three functions below look there first and search every

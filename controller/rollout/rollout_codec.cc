@@ -94,7 +94,8 @@ v1::RolloutStrategySpec SpecFromStrategy(const RolloutStrategy& strategy) {
   return spec;
 }
 
-void WriteProgress(const RolloutProgress& progress, v1::Rollout& rollout) {
+void WriteProgress(const RolloutProgress& progress, v1::Rollout& rollout,
+                   std::vector<std::pair<int, int>>* changed_hosts) {
   rollout.set_state(std::string(RunStateName(progress.state)));
   rollout.set_stop_reason(progress.stop_reason);
   *rollout.mutable_strategy() = SpecFromStrategy(progress.strategy);
@@ -109,12 +110,26 @@ void WriteProgress(const RolloutProgress& progress, v1::Rollout& rollout) {
       const HostProgress& host = pool.hosts[h];
       v1::RolloutHost* host_out =
           create ? out->add_hosts() : out->mutable_hosts(static_cast<int>(h));
+      const std::string_view phase = HostPhaseName(host.phase);
+      const std::int64_t offline_since = host.offline_since ? ToUnixMs(*host.offline_since) : 0;
+      const std::int64_t due_since = host.due_since ? ToUnixMs(*host.due_since) : 0;
+      // Compared first: most hosts do not change in a round, and the caller
+      // stores only those that did.
+      if (host_out->host_fqdn() == host.host && host_out->phase() == phase &&
+          host_out->canary() == host.canary &&
+          host_out->offline_since_unix_ms() == offline_since &&
+          host_out->due_since_unix_ms() == due_since && host_out->reason() == host.reason) {
+        continue;
+      }
       host_out->set_host_fqdn(host.host);
-      host_out->set_phase(std::string(HostPhaseName(host.phase)));
+      host_out->set_phase(std::string(phase));
       host_out->set_canary(host.canary);
-      host_out->set_offline_since_unix_ms(host.offline_since ? ToUnixMs(*host.offline_since) : 0);
-      host_out->set_due_since_unix_ms(host.due_since ? ToUnixMs(*host.due_since) : 0);
+      host_out->set_offline_since_unix_ms(offline_since);
+      host_out->set_due_since_unix_ms(due_since);
       host_out->set_reason(host.reason);
+      if (changed_hosts != nullptr) {
+        changed_hosts->emplace_back(static_cast<int>(p), static_cast<int>(h));
+      }
     }
   }
 }

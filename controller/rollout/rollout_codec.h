@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "controller/rollout/progress.h"
@@ -21,8 +23,10 @@ v1::RolloutStrategySpec SpecFromStrategy(const RolloutStrategy& strategy);
 // and due times, reasons) into `rollout`, keeping what the engine does not
 // know (ids, services before, current steps, timestamps). The pools and
 // hosts of `rollout` must match `progress` in order, or be empty (then they
-// are created).
-void WriteProgress(const RolloutProgress& progress, v1::Rollout& rollout);
+// are created). Appends to `changed_hosts` (when given) the (pool, position)
+// of every host whose entry it changed.
+void WriteProgress(const RolloutProgress& progress, v1::Rollout& rollout,
+                   std::vector<std::pair<int, int>>* changed_hosts = nullptr);
 
 // A rollout with an effective time (certificate rollouts, --effective-at)
 // that has not come yet shows this state where it would show "running": no

@@ -9,6 +9,7 @@
 #include "common/text.h"
 #include "controller/rollout/certificate_rollout_builder.h"
 #include "controller/rollout/rollout_codec.h"
+#include "controller/rollout/rollout_record.h"
 #include "controller/topology/role_catalog.h"
 #include "topos/v1/agent_journal.pb.h"
 
@@ -65,9 +66,9 @@ Status RolloutManager::Recover() {
   if (!stored.ok()) return stored.status();
   std::lock_guard lock(mutex_);
   for (const auto& row : *stored) {
-    v1::Rollout record;
-    if (!record.ParseFromString(row.snapshot)) {
-      spdlog::error("rollout {}: stored record is unreadable; left as it is", row.id);
+    auto record = ReadStoredRollout(row);
+    if (!record.ok()) {
+      spdlog::error("{}; left as it is", record.status().message());
       continue;
     }
     std::uint64_t last_seq = 0;
@@ -78,7 +79,7 @@ Status RolloutManager::Recover() {
       last_seq = events->back().seq;
     }
     auto runner = RolloutRunner::Load({services_.store, services_.steps, services_.hub},
-                                      std::move(record), last_seq);
+                                      std::move(*record), last_seq);
     if (!runner.ok()) {
       spdlog::error("rollout {}: cannot resume: {}", row.id, runner.status().message());
       continue;
@@ -248,7 +249,7 @@ Result<v1::StartRolloutResponse> RolloutManager::Launch(v1::Rollout record,
   TOPOS_RETURN_IF_ERROR(CheckHostsFree(*progress, busy));
 
   controller::RolloutRecord row{record.id(), record.state(), false, now,
-                                record.SerializeAsString()};
+                                SerializeHeader(record), HostRecords(record)};
   TOPOS_RETURN_IF_ERROR(services_.store.CreateRollout(
       row, {{1, started.SerializeAsString()}}, host_steps));
   auto runner = RolloutRunner::Load({services_.store, services_.steps, services_.hub}, record, 1);
@@ -275,10 +276,8 @@ Result<v1::Rollout> RolloutManager::Get(const std::string& id) {
   }
   auto row = services_.store.GetRollout(id);
   if (!row.ok()) return row.status();
-  v1::Rollout record;
-  if (!record.ParseFromString(row->snapshot)) {
-    return Status::Internal("rollout " + id + ": stored record is unreadable");
-  }
+  auto record = ReadStoredRollout(*row);
+  if (!record.ok()) return Status::Internal(record.status().message());
   return record;
 }
 
@@ -301,7 +300,12 @@ Result<std::vector<v1::Rollout>> RolloutManager::List() {
   if (!rows.ok()) return rows.status();
   std::vector<v1::Rollout> rollouts;
   for (const auto& row : *rows) {
-    auto current = Get(row.id);
+    Result<v1::Rollout> current = Status::NotFound("");
+    {
+      std::lock_guard lock(mutex_);
+      if (RolloutRunner* runner = FindLocked(row.id)) current = runner->Snapshot();
+    }
+    if (!current.ok()) current = ReadStoredRollout(row);
     if (current.ok()) rollouts.push_back(WithoutHosts(std::move(*current)));
   }
   return rollouts;

@@ -7,6 +7,7 @@
 
 #include "controller/deploy/deploy_plan.h"
 #include "controller/rollout/rollout_codec.h"
+#include "controller/rollout/rollout_record.h"
 
 namespace topos::rollout {
 namespace {
@@ -80,12 +81,21 @@ RolloutRunner::RolloutRunner(Services services, v1::Rollout record, RolloutProgr
                              std::uint64_t last_seq)
     : services_(services),
       record_(std::move(record)),
-      stored_snapshot_(record_.SerializeAsString()),
+      stored_header_(SerializeHeader(record_)),
       progress_(std::move(progress)),
       last_seq_(last_seq),
       done_(record_.done()),
       driver_(services.steps, kOutcomeGrace) {
   IndexHostsLocked();
+  // The first write stores every host: a rollout stored before hosts were
+  // kept apart has them only inside its old record.
+  stored_hosts_.resize(static_cast<std::size_t>(record_.pools_size()));
+  for (int p = 0; p < record_.pools_size(); ++p) {
+    for (int h = 0; h < record_.pools(p).hosts_size(); ++h) {
+      stored_hosts_[p].push_back(record_.pools(p).hosts(h).SerializeAsString());
+      changed_hosts_.emplace(p, h);
+    }
+  }
 }
 
 RolloutRunner::~RolloutRunner() { Stop(); }
@@ -175,6 +185,7 @@ bool RolloutRunner::DecideLocked() {
     if (!happening.result_ok) {
       if (host != nullptr && happening.step_event.kind() == "step-started") {
         host->set_current_step(happening.step_event.message());
+        changed_hosts_.emplace(slot.pool, slot.host);
       }
       happening.step_event.set_host_fqdn(happening.host);
       events.push_back(EventLocked(happening.host, happening.step_event.kind(),
@@ -190,6 +201,7 @@ bool RolloutRunner::DecideLocked() {
     if (host != nullptr) {
       host->set_current_step("");
       host->set_finished_at_unix_ms(ToUnixMs(now));
+      changed_hosts_.emplace(slot.pool, slot.host);
     }
     events.push_back(EventLocked(happening.host, *happening.result_ok ? "host-succeeded" : "host-failed",
                                  *happening.result_ok ? "deployed" : happening.reason));
@@ -212,22 +224,22 @@ bool RolloutRunner::DecideLocked() {
   // paused or aborted meanwhile, the engine decides as usual.
   Decision decision;
   if (progress_.state == RunState::kRunning && BeforeEffectiveTime(record_, now)) {
-    decision.progress = progress_;
+    decision.progress = std::move(progress_);
     decision.wake_at = FromUnixMs(record_.effective_at_unix_ms());
   } else {
-    decision = Next(progress_, now);
+    decision = Next(std::move(progress_), now);
   }
   progress_ = std::move(decision.progress);
   for (const auto& resolved : decision.resolved) {
     events.push_back(EventLocked(resolved.host,
                                  resolved.phase == HostPhase::kSkipped ? "host-skipped" : "host-failed",
                                  resolved.reason));
-    if (v1::RolloutHost* host = HostRecordLocked(resolved.host)) {
+    if (v1::RolloutHost* host = ChangeHostLocked(resolved.host)) {
       host->set_finished_at_unix_ms(ToUnixMs(now));
     }
   }
   for (const auto& host : decision.start) {
-    if (v1::RolloutHost* record = HostRecordLocked(host)) record->set_started_at_unix_ms(ToUnixMs(now));
+    if (v1::RolloutHost* record = ChangeHostLocked(host)) record->set_started_at_unix_ms(ToUnixMs(now));
     events.push_back(EventLocked(host, "host-started",
                                  record_.kind() == v1::ROLLOUT_CERTIFICATES
                                      ? "certificate renewal started"
@@ -254,15 +266,15 @@ bool RolloutRunner::DecideLocked() {
         break;
     }
   }
-  WriteProgress(progress_, record_);
+  WriteProgressLocked();
   ShowSchedule(record_, now);
   record_.set_done(decision.done);
   if (decision.done && record_.finished_at_unix_ms() == 0) record_.set_finished_at_unix_ms(ToUnixMs(now));
 
   // With events the record is stored anyway; without, only if it changed.
-  std::string snapshot = record_.SerializeAsString();
-  if (!events.empty() || snapshot != stored_snapshot_) {
-    if (!SaveLocked(std::move(snapshot), events)) {
+  std::string header = SerializeHeader(record_);
+  if (!events.empty() || !changed_hosts_.empty() || header != stored_header_) {
+    if (!SaveLocked(std::move(header), events)) {
       // Nothing was acted on: put everything back and try again next tick.
       RestoreStoredLocked();
       inbox.insert(inbox.end(), std::make_move_iterator(inbox_.begin()),
@@ -278,13 +290,16 @@ bool RolloutRunner::DecideLocked() {
   return true;
 }
 
-bool RolloutRunner::SaveLocked(std::string snapshot, std::vector<v1::RolloutEvent>& events) {
+bool RolloutRunner::SaveLocked(std::string header, std::vector<v1::RolloutEvent>& events) {
   controller::RolloutRecord stored;
   stored.id = record_.id();
   stored.state = record_.state();
   stored.done = record_.done();
   stored.created_at = FromUnixMs(record_.created_at_unix_ms());
-  stored.snapshot = std::move(snapshot);
+  stored.snapshot = std::move(header);
+  for (const auto& [pool, position] : changed_hosts_) {
+    stored.hosts.push_back(HostRecord(record_, pool, position));
+  }
   std::vector<controller::RolloutEventRecord> rows;
   std::uint64_t seq = last_seq_;
   for (auto& event : events) {
@@ -297,17 +312,27 @@ bool RolloutRunner::SaveLocked(std::string snapshot, std::vector<v1::RolloutEven
     return false;
   }
   last_seq_ = seq;
-  stored_snapshot_ = std::move(stored.snapshot);
+  stored_header_ = std::move(stored.snapshot);
+  for (auto& host : stored.hosts) stored_hosts_[host.pool][host.position] = std::move(host.host);
+  changed_hosts_.clear();
   changed_.notify_all();
   return true;
 }
 
 void RolloutRunner::RestoreStoredLocked() {
-  v1::Rollout stored;
-  if (!stored.ParseFromString(stored_snapshot_)) {
-    spdlog::critical("rollout {}: its last stored record does not parse back", record_.id());
+  std::vector<controller::RolloutHostRecord> hosts;
+  for (std::size_t p = 0; p < stored_hosts_.size(); ++p) {
+    for (std::size_t h = 0; h < stored_hosts_[p].size(); ++h) {
+      hosts.push_back({static_cast<int>(p), static_cast<int>(h), stored_hosts_[p][h]});
+    }
+  }
+  auto assembled = AssembleRollout(stored_header_, hosts);
+  if (!assembled.ok()) {
+    spdlog::critical("rollout {}: its last stored record does not read back: {}", record_.id(),
+                     assembled.status().message());
     std::abort();
   }
+  v1::Rollout stored = std::move(*assembled);
   auto progress = ReadProgress(stored);
   if (!progress.ok()) {
     spdlog::critical("rollout {}: its last stored record does not read back: {}", record_.id(),
@@ -316,7 +341,16 @@ void RolloutRunner::RestoreStoredLocked() {
   }
   record_ = std::move(stored);
   progress_ = std::move(*progress);
+  // changed_hosts_ stays: the hosts in it are stored again with the next
+  // write, which is harmless for those now back as stored and needed for
+  // those never stored apart (the first write after Load).
   IndexHostsLocked();
+}
+
+void RolloutRunner::WriteProgressLocked() {
+  std::vector<std::pair<int, int>> changed;
+  WriteProgress(progress_, record_, &changed);
+  changed_hosts_.insert(changed.begin(), changed.end());
 }
 
 void RolloutRunner::IndexHostsLocked() {
@@ -353,6 +387,13 @@ v1::RolloutHost* RolloutRunner::HostRecordLocked(const std::string& host, HostSl
   // The record's pools were (re)built since the index was: index again.
   IndexHostsLocked();
   return found();
+}
+
+v1::RolloutHost* RolloutRunner::ChangeHostLocked(const std::string& host) {
+  HostSlot slot;
+  v1::RolloutHost* entry = HostRecordLocked(host, &slot);
+  if (entry != nullptr) changed_hosts_.emplace(slot.pool, slot.host);
+  return entry;
 }
 
 std::map<std::string, RolloutRunner::Recorded> RolloutRunner::RecordedStepsLocked() {
@@ -468,10 +509,10 @@ Result<v1::Rollout> RolloutRunner::Control(const v1::ControlRolloutRequest& requ
   if (!next.ok()) return next.status();
   if (stopping_) return Status::Unavailable("the controller is shutting down");
   progress_ = std::move(*next);
-  WriteProgress(progress_, record_);
+  WriteProgressLocked();
   ShowSchedule(record_, Clock::now());
   std::vector<v1::RolloutEvent> events{EventLocked("", kind, message)};
-  if (!SaveLocked(record_.SerializeAsString(), events)) {
+  if (!SaveLocked(SerializeHeader(record_), events)) {
     RestoreStoredLocked();
     return Status::Unavailable("could not store the change; try again");
   }

@@ -14,9 +14,10 @@
 // Decision rounds are coalesced: a round applies everything that arrived
 // since the last one (host results, step events, connectivity changes),
 // asks the engine once, stores the record and all new events in one
-// write, then acts. A round's cost grows with the rollout's size (the
-// record is stored whole), so after an arrival the next round waits a few
-// times as long as the last round took (5 to 100 ms) to gather more.
+// write, then acts. The write holds only the hosts the round changed
+// (rollout_record.h), but a round still looks at every host, so after an
+// arrival the next round waits a few times as long as the last round took
+// (5 to 100 ms) to gather more.
 //
 // A rollout with an effective time (Rollout.effective_at_unix_ms, set by
 // certificate rollouts with --effective-at) starts no host before it and
@@ -35,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -117,26 +119,37 @@ class RolloutRunner {
   void LaunchLocked(const std::string& host, Recorded recorded);
   std::map<std::string, Recorded> RecordedStepsLocked();
   void CancelLocked(const std::string& host);
-  // Stores `snapshot` (record_ serialized) and `events` (numbered here) in
-  // one write. False (nothing changed) when the store refused it.
-  bool SaveLocked(std::string snapshot, std::vector<v1::RolloutEvent>& events);
+  // Stores `header` (SerializeHeader of record_), the hosts in
+  // changed_hosts_ and `events` (numbered here) in one write. False
+  // (nothing changed) when the store refused it.
+  bool SaveLocked(std::string header, std::vector<v1::RolloutEvent>& events);
   // Puts record_ and progress_ back to what was last stored (after a
   // refused write). Crashes if the stored bytes do not read back: they were
   // written by this runner.
   void RestoreStoredLocked();
   void IndexHostsLocked();
+  // WriteProgress of progress_ into record_, noting the hosts it changed.
+  void WriteProgressLocked();
   v1::RolloutEvent EventLocked(const std::string& host, std::string kind, std::string message);
   // `host`'s entry in record_, or null; also sets `slot` (when given) to
   // its position, which is progress_'s too (same layout; the engine checks
   // the slot before using it).
   v1::RolloutHost* HostRecordLocked(const std::string& host, HostSlot* slot = nullptr);
+  // The same, for a change: the host is stored with the round.
+  v1::RolloutHost* ChangeHostLocked(const std::string& host);
 
   Services services_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;               // the loop: something happened
   mutable std::condition_variable changed_;    // watchers: events were stored
   v1::Rollout record_;                         // guarded; as last stored
-  std::string stored_snapshot_;                // guarded; record_ as last stored, serialized
+  // guarded; record_ as last stored: its header and each host serialized
+  // (stored_hosts_[pool][position]), to put it back after a refused write
+  std::string stored_header_;
+  std::vector<std::vector<std::string>> stored_hosts_;
+  // guarded; (pool, position) of the hosts record_ has changed since the
+  // last write
+  std::set<std::pair<int, int>> changed_hosts_;
   // guarded; host fqdn -> (pool, host) index in record_, rebuilt when stale
   std::unordered_map<std::string, HostSlot> host_index_;
   RolloutProgress progress_;                   // guarded; as last stored

@@ -181,6 +181,20 @@ CREATE TABLE ca_rotations (
 CREATE INDEX ca_rotations_by_created_at ON ca_rotations(created_at);
 )sql";
 
+// Version 7: each host of a rollout in a row of its own (RolloutHostRecord),
+// so a decision round writes only the hosts it changed. Rollouts stored
+// earlier keep their hosts in the snapshot; their runner moves them here
+// with its first write.
+constexpr const char* kSchemaV7 = R"sql(
+CREATE TABLE rollout_hosts (
+  rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+  pool       INTEGER NOT NULL CHECK (pool >= 0),
+  position   INTEGER NOT NULL CHECK (position >= 0),
+  host       BLOB NOT NULL,
+  PRIMARY KEY (rollout_id, pool, position)
+) WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
@@ -188,6 +202,7 @@ constexpr Migration kMigrations[] = {
     {4, kSchemaV4},
     {5, kSchemaV5},
     {6, kSchemaV6},
+    {7, kSchemaV7},
 };
 
 struct ConnectionCloser {

@@ -1,5 +1,5 @@
-// SqliteStore: rollouts, their append-only events and each host's planned
-// steps. Snapshots, events and steps are opaque serialized protobufs, bound
+// SqliteStore: rollouts, their hosts, their append-only events and each
+// host's planned steps. Snapshots, events and steps are opaque serialized protobufs, bound
 // and read as blobs so any byte (NUL included) round-trips.
 #include <cstdint>
 #include <limits>
@@ -70,6 +70,49 @@ Status InsertEvents(sqlite3* db, const std::string& id,
   return Status::Ok();
 }
 
+Status CheckHosts(const std::string& id, const std::vector<RolloutHostRecord>& hosts) {
+  for (const RolloutHostRecord& host : hosts) {
+    if (host.pool < 0 || host.position < 0) {
+      return Status::InvalidArgument(Describe(id) + ": host at pool " + std::to_string(host.pool) +
+                                     ", position " + std::to_string(host.position) +
+                                     " (both must be 0 or more)");
+    }
+  }
+  return Status::Ok();
+}
+
+// Stores `hosts` in place of those at the same pool and position, inside
+// the caller's transaction.
+Status ReplaceHosts(sqlite3* db, const std::string& id,
+                    const std::vector<RolloutHostRecord>& hosts) {
+  if (hosts.empty()) return Status::Ok();
+  Statement replace(db,
+                    "INSERT INTO rollout_hosts(rollout_id, pool, position, host) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(rollout_id, pool, position) DO UPDATE SET host = excluded.host",
+                    "store hosts of " + Describe(id));
+  for (const RolloutHostRecord& host : hosts) {
+    replace.BindText(1, id).BindInt(2, host.pool).BindInt(3, host.position).BindBlob(4, host.host);
+    TOPOS_RETURN_IF_ERROR(replace.Run());
+  }
+  return Status::Ok();
+}
+
+Status ReadHosts(sqlite3* db, RolloutRecord& rollout) {
+  Statement query(db,
+                  "SELECT pool, position, host FROM rollout_hosts WHERE rollout_id = ? "
+                  "ORDER BY pool, position",
+                  "read hosts of " + Describe(rollout.id));
+  query.BindText(1, rollout.id);
+  for (;;) {
+    Result<bool> row = query.Next();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    rollout.hosts.push_back({static_cast<int>(query.ColumnInt(0)),
+                             static_cast<int>(query.ColumnInt(1)), query.ColumnBlob(2)});
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status SqliteStore::CreateRollout(
@@ -77,6 +120,7 @@ Status SqliteStore::CreateRollout(
     const std::vector<std::pair<std::string, std::string>>& host_steps) {
   if (rollout.id.empty()) return Status::InvalidArgument("a rollout needs a non-empty id");
   TOPOS_RETURN_IF_ERROR(CheckSeqs(rollout.id, events));
+  TOPOS_RETURN_IF_ERROR(CheckHosts(rollout.id, rollout.hosts));
   std::lock_guard lock(mutex_);
   Transaction transaction(db_);
   TOPOS_RETURN_IF_ERROR(transaction.Begin());
@@ -94,6 +138,7 @@ Status SqliteStore::CreateRollout(
     return Status::AlreadyExists(Describe(rollout.id) + " already exists");
   }
   TOPOS_RETURN_IF_ERROR(inserted);
+  TOPOS_RETURN_IF_ERROR(ReplaceHosts(db_, rollout.id, rollout.hosts));
   TOPOS_RETURN_IF_ERROR(InsertEvents(db_, rollout.id, events));
   if (!host_steps.empty()) {
     Statement steps(db_,
@@ -115,6 +160,7 @@ Status SqliteStore::CreateRollout(
 Status SqliteStore::SaveRollout(const RolloutRecord& rollout,
                                 const std::vector<RolloutEventRecord>& events) {
   TOPOS_RETURN_IF_ERROR(CheckSeqs(rollout.id, events));
+  TOPOS_RETURN_IF_ERROR(CheckHosts(rollout.id, rollout.hosts));
   std::lock_guard lock(mutex_);
   Transaction transaction(db_);
   TOPOS_RETURN_IF_ERROR(transaction.Begin());
@@ -126,6 +172,7 @@ Status SqliteStore::SaveRollout(const RolloutRecord& rollout,
       .BindText(4, rollout.id);
   TOPOS_RETURN_IF_ERROR(update.Run());
   if (update.changes() == 0) return NotFound(rollout.id);
+  TOPOS_RETURN_IF_ERROR(ReplaceHosts(db_, rollout.id, rollout.hosts));
   TOPOS_RETURN_IF_ERROR(InsertEvents(db_, rollout.id, events));
   return transaction.Commit();
 }
@@ -137,7 +184,9 @@ Result<RolloutRecord> SqliteStore::GetRollout(const std::string& id) {
   Result<bool> row = query.Next();
   if (!row.ok()) return row.status();
   if (!*row) return NotFound(id);
-  return ReadRollout(query);
+  RolloutRecord rollout = ReadRollout(query);
+  TOPOS_RETURN_IF_ERROR(ReadHosts(db_, rollout));
+  return rollout;
 }
 
 Result<std::vector<RolloutRecord>> SqliteStore::ListRollouts(bool unfinished_only) {
@@ -153,6 +202,7 @@ Result<std::vector<RolloutRecord>> SqliteStore::ListRollouts(bool unfinished_onl
     if (!*row) break;
     rollouts.push_back(ReadRollout(query));
   }
+  for (RolloutRecord& rollout : rollouts) TOPOS_RETURN_IF_ERROR(ReadHosts(db_, rollout));
   return rollouts;
 }
 

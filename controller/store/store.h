@@ -118,14 +118,28 @@ struct TopologyVersionRecord {
   std::string roles_yaml;     // empty when listed without content
 };
 
+// One host of a rollout, stored apart from the rest of the rollout so that
+// a decision round that changed a few hosts writes only those: storing every
+// host each round made a 10,000-host rollout write a megabyte several times
+// a second. `host` is opaque here (a serialized topos.v1.RolloutHost); it
+// sits at `position` (0-based) of the rollout's pool number `pool`.
+struct RolloutHostRecord {
+  int pool = 0;
+  int position = 0;
+  std::string host;
+};
+
 // A rollout as stored. The store indexes id, state and time; `snapshot` is
-// the serialized topos.v1.Rollout the rollout runner owns, opaque here.
+// the serialized topos.v1.Rollout the rollout runner owns, opaque here, and
+// `hosts` its hosts kept apart (rollout_record.h). Rollouts stored before
+// hosts were kept apart have their hosts in the snapshot and none here.
 struct RolloutRecord {
   std::string id;
   std::string state;  // "running", "paused", ... "succeeded"
   bool done = false;  // final state and no host running: never resumed
   TimePoint created_at;
   std::string snapshot;
+  std::vector<RolloutHostRecord> hosts;
 };
 
 // One kept event of a rollout; `event` is a serialized topos.v1.RolloutEvent.
@@ -236,9 +250,12 @@ class Store {
   // Rollouts. CreateRollout stores the rollout, its first events and the
   // steps planned for each host (host FQDN -> serialized
   // topos.v1.RolloutHostSteps) in one transaction; AlreadyExists for a
-  // duplicate id. SaveRollout replaces state, done and snapshot and appends
-  // `events` in one transaction: NotFound for an unknown id, AlreadyExists
-  // if an event's seq is already stored.
+  // duplicate id. SaveRollout replaces state, done and snapshot, stores the
+  // given hosts in place of those at the same pool and position (the others
+  // stay as they were) and appends `events` in one transaction: NotFound
+  // for an unknown id, AlreadyExists if an event's seq is already stored,
+  // InvalidArgument for a negative pool or position. Get and List return
+  // every stored host, by pool and then position.
   virtual Status CreateRollout(const RolloutRecord& rollout,
                                const std::vector<RolloutEventRecord>& events,
                                const std::vector<std::pair<std::string, std::string>>& host_steps) = 0;

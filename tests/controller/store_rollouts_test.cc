@@ -2,6 +2,7 @@
 // migration 4 applied to a version 3 database.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -372,6 +373,87 @@ TEST_F(SqliteStoreRollouts, SurvivesClosingAndReopeningTheFile) {
   Result<std::vector<tc::RolloutRecord>> unfinished = store_->ListRollouts(true);
   ASSERT_TRUE(unfinished.ok()) << unfinished.status().message();
   EXPECT_THAT(Ids(*unfinished), ElementsAre("r-1"));
+}
+
+std::vector<std::string> HostRows(const tc::RolloutRecord& rollout) {
+  std::vector<std::string> rows;
+  for (const tc::RolloutHostRecord& host : rollout.hosts) {
+    rows.push_back(std::to_string(host.pool) + "." + std::to_string(host.position) + "=" +
+                   host.host.substr(2, host.host.find('\0', 2) - 2));
+  }
+  return rows;
+}
+
+TEST_F(SqliteStoreRollouts, SaveReplacesOnlyTheHostsItIsGiven) {
+  OpenStore();
+  tc::RolloutRecord rollout = MakeRollout("r-1", 0);
+  rollout.hosts = {{1, 0, Bytes("d1")}, {0, 0, Bytes("w1")}, {0, 1, Bytes("w2")}};
+  Create(rollout, Events(1, 1));
+
+  tc::RolloutRecord saved = rollout;
+  saved.snapshot = Bytes("snapshot-2");
+  saved.hosts = {{0, 1, Bytes("w2-running")}};
+  Status status = store_->SaveRollout(saved, Events(2, 2));
+  ASSERT_TRUE(status.ok()) << status.message();
+
+  Result<tc::RolloutRecord> stored = store_->GetRollout("r-1");
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(stored->snapshot, Bytes("snapshot-2"));
+  EXPECT_THAT(HostRows(*stored), ElementsAre("0.0=w1", "0.1=w2-running", "1.0=d1"));
+  Result<std::vector<tc::RolloutRecord>> listed = store_->ListRollouts(false);
+  ASSERT_TRUE(listed.ok()) << listed.status().message();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_THAT(HostRows(listed->front()), ElementsAre("0.0=w1", "0.1=w2-running", "1.0=d1"));
+}
+
+TEST_F(SqliteStoreRollouts, AHostAtANegativePositionIsRefusedAndNothingChanges) {
+  OpenStore();
+  tc::RolloutRecord rollout = MakeRollout("r-1", 0);
+  rollout.hosts = {{0, 0, Bytes("w1")}};
+  Create(rollout, Events(1, 1));
+
+  tc::RolloutRecord saved = rollout;
+  saved.state = "paused";
+  saved.hosts = {{0, -1, Bytes("bad")}};
+  Status status = store_->SaveRollout(saved, Events(2, 2));
+  EXPECT_EQ(status.code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("host at pool 0, position -1"));
+  tc::RolloutRecord created = MakeRollout("r-2", 1);
+  created.hosts = {{-2, 0, Bytes("bad")}};
+  EXPECT_EQ(store_->CreateRollout(created, {}, {}).code(), Status::Code::kInvalidArgument);
+
+  Result<tc::RolloutRecord> stored = store_->GetRollout("r-1");
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(stored->state, "running");
+  EXPECT_THAT(HostRows(*stored), ElementsAre("0.0=w1"));
+  EXPECT_THAT(Seqs(ListEvents("r-1", 0, 10)), ElementsAre(1u));
+  EXPECT_EQ(store_->GetRollout("r-2").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(SqliteStoreRollouts, Migration7KeepsRolloutsStoredBeforeHostsWereKeptApart) {
+  const auto builtin = tc::schema::BuiltinMigrations();
+  ASSERT_GE(builtin.size(), 7u);
+  ASSERT_EQ(builtin[6].version, 7);
+  Status migrated = tc::schema::MigrateFile(path_, builtin.first(6));
+  ASSERT_TRUE(migrated.ok()) << migrated.message();
+  // As a version 6 controller stored it: the whole record, no host rows.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const int inserted = sqlite3_exec(
+      db,
+      "INSERT INTO rollouts(id, state, done, created_at, snapshot) "
+      "VALUES ('r-1', 'running', 0, 1700000000, x'0001ff')",
+      nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  ASSERT_EQ(inserted, SQLITE_OK);
+
+  OpenStore();  // migrates to the newest version
+  EXPECT_EQ(store_->schema_version(), builtin.back().version);
+  Result<tc::RolloutRecord> stored = store_->GetRollout("r-1");
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(stored->snapshot, std::string("\0\x01\xff", 3));
+  EXPECT_EQ(stored->state, "running");
+  EXPECT_THAT(stored->hosts, IsEmpty());
 }
 
 TEST_F(SqliteStoreRollouts, Migration4UpgradesAVersion3Database) {
