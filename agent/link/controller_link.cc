@@ -54,6 +54,12 @@ void ControllerLink::Stop() {
   if (session) session->Cancel();
 }
 
+std::shared_ptr<grpc::Channel> ControllerLink::channel() const {
+  if (!connected_.load()) return nullptr;
+  std::lock_guard lock(mutex_);
+  return channel_;
+}
+
 Status ControllerLink::Wait() {
   if (thread_.joinable()) thread_.join();
   return final_status_;
@@ -114,6 +120,7 @@ Status ControllerLink::RunSession(bool* accepted, std::chrono::seconds* spread) 
     std::lock_guard lock(mutex_);
     if (stopping_) return Status::Ok();
     current_ = session;
+    channel_ = channel;
   }
   topos::v1::AgentMessage hello;
   hello.mutable_hello()->set_agent_version(kAgentVersion);
@@ -187,6 +194,7 @@ Status ControllerLink::RunSession(bool* accepted, std::chrono::seconds* spread) 
   {
     std::lock_guard lock(mutex_);
     current_.reset();
+    channel_.reset();
   }
   if (options_.steps != nullptr) options_.steps->SetSink({});
   if (session->accepted() && !announced) ++sessions_;  // ended before we looked

@@ -45,6 +45,10 @@
 #include "agent/state/agent_state.h"
 #include "common/status.h"
 
+namespace grpc {
+class Channel;
+}
+
 namespace topos::v1 {
 class StoreUpdate;
 class ControllerMessage;
@@ -95,6 +99,11 @@ class ControllerLink {
   int updates_applied() const { return updates_applied_.load(); }
   // The local store's applied version; safe from any thread.
   std::uint64_t applied_config_version() const { return applied_version_.load(); }
+  // The connection of the accepted stream, for short unary calls to the
+  // controller (a certificate request): they need no connection, and no
+  // mutual-TLS handshake, of their own. Null while not connected. Safe from
+  // any thread.
+  std::shared_ptr<grpc::Channel> channel() const;
 
   class Session;
 
@@ -140,10 +149,11 @@ class ControllerLink {
   std::atomic<std::uint64_t> applied_version_{0};
   std::unique_ptr<LocalStore> local_store_;  // owned by the loop thread after Start()
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;                      // guarded by mutex_
   std::shared_ptr<Session> current_;           // guarded by mutex_
+  std::shared_ptr<grpc::Channel> channel_;     // guarded by mutex_; current_'s
   Status final_status_;                        // written by the loop before it ends
   std::thread thread_;
 };

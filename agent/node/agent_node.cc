@@ -41,6 +41,10 @@ Status AgentNode::Start() {
     return topos::v1::AgentService::NewStub(MakeChannel(
         address, MakeMutualTlsCredentials(identity), /*private_connection=*/true));
   };
+  context.controller_on_link = [this]() -> std::unique_ptr<topos::v1::AgentService::StubInterface> {
+    auto channel = link_ ? link_->channel() : nullptr;
+    return channel ? topos::v1::AgentService::NewStub(channel) : nullptr;
+  };
   context.applied_config_version = [this] { return link_ ? link_->applied_config_version() : 0; };
   StepContext renewer_context = context;
   executor_ = std::make_unique<StepExecutor>(std::move(context));

@@ -65,7 +65,10 @@ std::int64_t Unix(std::chrono::system_clock::time_point t) {
 // had minutes of their own budget left (docs/benchmarks.md, 10,000 agents).
 Result<topos::v1::CertificateReply> Ask(StepContext& context, const StepRun& run,
                                         const topos::v1::CertificateRequest& request) {
-  auto stub = context.controller();
+  // The link's connection when it is up: a connection of the step's own
+  // costs a mutual-TLS handshake per certificate on both sides.
+  auto stub = context.controller_on_link ? context.controller_on_link() : nullptr;
+  if (!stub) stub = context.controller();
   if (!stub) return Status::Unavailable("no connection to the controller to request a certificate");
   grpc::ClientContext call;
   call.set_deadline(std::chrono::system_clock::now() +

@@ -30,6 +30,10 @@ struct StepContext {
   // A stub for unary calls to the controller (FetchArtifact, RequestCertificate);
   // may return null when there is no identity to call with.
   std::function<std::unique_ptr<topos::v1::AgentService::StubInterface>()> controller;
+  // A stub on the link's own connection, for short calls (RequestCertificate),
+  // which then cost the controller no mutual-TLS handshake each; null when
+  // the link is not connected, and then `controller` is used. May be empty.
+  std::function<std::unique_ptr<topos::v1::AgentService::StubInterface>()> controller_on_link;
   // The local store's applied version (the link updates it).
   std::function<std::uint64_t()> applied_config_version;
   // How long certificate requests wait between polls.

@@ -234,10 +234,15 @@ int main(int argc, char** argv) {
   auto connect_start = Clock::now();
   for (int i = 0; i < count; ++i) {
     std::string state_dir = state_root + "/" + host(i);
-    // Certificate requests go over the agent's own mutual TLS, as the real
-    // agent's StepContext::controller does (identity loaded per use).
-    auto stub = [dir = topos::agent::StateDir(state_dir)]()
+    // Certificate requests go over the agent's link when it is up, as the
+    // real agent's StepContext::controller_on_link, otherwise over a
+    // connection of their own (identity loaded per use).
+    auto link_slot = std::make_shared<topos::agent::ControllerLink*>(nullptr);
+    auto stub = [dir = topos::agent::StateDir(state_dir), link_slot]()
         -> std::unique_ptr<topos::v1::AgentService::StubInterface> {
+      if (*link_slot != nullptr) {
+        if (auto channel = (*link_slot)->channel()) return topos::v1::AgentService::NewStub(channel);
+      }
       auto current = dir.Load();
       if (!current.ok()) return nullptr;
       return topos::v1::AgentService::NewStub(topos::MakeChannel(
@@ -251,6 +256,7 @@ int main(int argc, char** argv) {
     link_options.steps = runners.back().get();
     links.push_back(std::make_unique<topos::agent::ControllerLink>(
         topos::agent::StateDir(state_dir), link_options));
+    *link_slot = links.back().get();
   }
   // Started from `concurrency` threads, as they enrolled: a link's Start
   // reads its identity and opens its local store (a durable commit), and

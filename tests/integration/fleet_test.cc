@@ -4,7 +4,11 @@
 
 #include <thread>
 
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+
 #include "tests/integration/fleet_fixture.h"
+#include "topos/v1/agent.grpc.pb.h"
 
 namespace topos::testing {
 namespace {
@@ -42,6 +46,32 @@ TEST_F(FleetTest, ThreeAgentsEnrollConnectAndShowOnline) {
     EXPECT_FALSE(info.facts().kernel().empty());
     EXPECT_GT(info.certificate_not_after_unix(), 0);
   }
+}
+
+// Certificate steps call the controller over the link's own connection
+// (no handshake of their own); the link lends it only while connected.
+TEST_F(FleetTest, ALinkLendsItsConnectionOnlyWhileConnected) {
+  ASSERT_TRUE(EnrollHost(kHosts[0]).ok());
+  auto link = StartLink(kHosts[0]);
+  ASSERT_TRUE(Eventually([&] { return link->connected(); }));
+  std::shared_ptr<grpc::Channel> channel = link->channel();
+  ASSERT_NE(channel, nullptr);
+
+  // The controller answers it as this agent's call: the request is judged,
+  // not refused for want of an identity.
+  auto stub = v1::AgentService::NewStub(channel);
+  grpc::ClientContext call;
+  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::CertificateRequest request;
+  request.set_service("web");
+  v1::CertificateReply reply;
+  grpc::Status status = stub->RequestCertificate(&call, request, &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("csr_pem is missing"));
+
+  link->Stop();
+  EXPECT_TRUE(link->Wait().ok());
+  EXPECT_EQ(link->channel(), nullptr);
 }
 
 TEST_F(FleetTest, StoppedAgentTurnsOfflineOthersStayOnline) {

@@ -86,6 +86,39 @@ TEST_F(CertificateStep, RequestWaitsForTheControllerAsLongAsTheStepMay) {
   EXPECT_LE(controller_.last_time_allowed(), 3s);
 }
 
+// A connection of the step's own costs the controller a mutual-TLS
+// handshake per certificate: while the link is up, requests go over it.
+TEST_F(CertificateStep, RequestGoesOverTheLinksConnectionWhileItIsUp) {
+  ASSERT_TRUE(Install(Bound("web"), {Script("bin/svc", kIdle)}).ok());
+  auto own_connection = controller_.Stubs();
+  int own_connections = 0;
+  context_.controller = [&] {
+    ++own_connections;
+    return own_connection();
+  };
+  bool link_up = true;
+  int link_calls = 0;
+  context_.controller_on_link = [&]() -> std::unique_ptr<topos::v1::AgentService::StubInterface> {
+    ++link_calls;
+    return link_up ? own_connection() : nullptr;
+  };
+
+  auto requested = Request("req-link", "web", true);
+  ASSERT_TRUE(requested.ok()) << requested.status().message();
+  EXPECT_EQ(link_calls, 1);
+  EXPECT_EQ(own_connections, 0);
+
+  auto assigned = Assign("assign-link", "web");
+  ASSERT_TRUE(assigned.ok()) << assigned.status().message();
+
+  link_up = false;  // reconnecting: the step still gets its certificate
+  requested = Request("req-own", "web", true);
+  ASSERT_TRUE(requested.ok()) << requested.status().message();
+  EXPECT_EQ(link_calls, 2);
+  EXPECT_EQ(own_connections, 1);
+  EXPECT_EQ(controller_.signed_count(), 2);
+}
+
 TEST_F(CertificateStep, ReissueReplacesACertificateThatIsStillGood) {
   InstallWithCertificate(Bound("web"), kIdle);
   const std::string first = AssignedSerial("web");
