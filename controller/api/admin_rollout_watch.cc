@@ -68,7 +68,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<topos::v1::RolloutUpd
     std::string last_snapshot;
     // The first read that catches up with the stored events sends one.
     auto snapshot_due = std::chrono::steady_clock::now();
-    bool snapshot_behind = true;  // events went out since the last snapshot
+    // events went out since the last snapshot
+    bool snapshot_behind = !request_.final_snapshot_only();
     bool done = false;
     for (;;) {
       {
@@ -97,11 +98,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<topos::v1::RolloutUpd
       for (auto& event : page->events) *update.add_events() = std::move(event);
       if (update.events_size() > 0) {
         seq = update.events(update.events_size() - 1).seq();
-        snapshot_behind = true;
+        snapshot_behind = !request_.final_snapshot_only();
       }
       const bool last = done && !page->more;
       const auto now = std::chrono::steady_clock::now();
-      if (last || (!page->more && now >= snapshot_due)) {
+      if (last || (!request_.final_snapshot_only() && !page->more && now >= snapshot_due)) {
         auto rollout = context_.rollouts.Get(request_.id());
         if (!rollout.ok()) return Finish(ToGrpc(rollout.status()));
         std::string snapshot = rollout->SerializeAsString();

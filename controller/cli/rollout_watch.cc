@@ -22,6 +22,9 @@ class ProgressView {
     Erase();
     std::cout << line << std::endl;  // flushed: a pipe or log file sees it now, not at exit
   }
+  // Without a terminal only the final view is printed, so only the last
+  // snapshot is needed.
+  bool final_only() const { return !terminal_; }
   void Show(const v1::Rollout& rollout) {
     last_ = rollout;
     if (!terminal_) return;
@@ -75,6 +78,7 @@ int WatchRollout(const ConnectionOptions& connection, const std::string& id,
     v1::WatchRolloutRequest request;
     request.set_id(id);
     request.set_after_seq(seq);
+    request.set_final_snapshot_only(view.final_only());
     auto reader = client->stub().WatchRollout(&context, request);
     v1::RolloutUpdate update;
     std::optional<v1::Rollout> last;

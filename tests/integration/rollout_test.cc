@@ -533,6 +533,38 @@ TEST_F(RolloutTest, WatchDeliversEveryStoredEventOnceInOrderThenEnds) {
   EXPECT_EQ(HostsWithEvent(got, "host-started").size(), 10u);
 }
 
+// A watcher that draws no progress view (toposctl writing to a pipe or a
+// log) asks for the rollout only with the last update: a snapshot carries
+// every host. It still gets every event.
+TEST_F(RolloutTest, WatchWithFinalSnapshotOnlySendsTheRolloutOnceAtTheEnd) {
+  PublishVersion({});
+  const std::string id = Start(Strategy("2", 0), Hosts(1, 6));
+  topos::v1::WatchRolloutRequest request;
+  request.set_id(id);
+  request.set_final_snapshot_only(true);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(45));
+  auto reader = stub_->WatchRollout(&context, request);
+  std::vector<std::uint64_t> watched;
+  topos::v1::RolloutUpdate update;
+  int snapshots = 0;
+  bool last_was_done = false;
+  while (reader->Read(&update)) {
+    for (const auto& event : update.events()) watched.push_back(event.seq());
+    snapshots += update.has_rollout() ? 1 : 0;
+    last_was_done = update.has_rollout() && update.rollout().done();
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(snapshots, 1);
+  EXPECT_TRUE(last_was_done) << "the stream's last update did not carry the finished rollout";
+  auto got = Get(id);
+  std::vector<std::uint64_t> stored;
+  for (const auto& event : got.events()) stored.push_back(event.seq());
+  EXPECT_EQ(watched, stored) << Transcript(got);
+  EXPECT_GT(stored.size(), 12u);  // six hosts started and finished, at least
+}
+
 // One rollout at a time per host: a second rollout touching a held host is
 // refused naming the first; one on other hosts is not. Abort with
 // cancel_running cancels the running host's step on the agent (the hook's
