@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "controller/rollout/rollout_codec.h"
+#include "tests/controller/rollout_sample.h"
 
 namespace topos::rollout {
 namespace {
@@ -15,24 +16,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 namespace tc = topos::controller;
 
-v1::Rollout TwoPools() {
-  v1::Rollout rollout;
-  rollout.set_id("r-1");
-  rollout.set_state("running");
-  rollout.mutable_strategy()->set_max_unavailable("1");
-  for (const auto& [name, hosts] :
-       std::vector<std::pair<std::string, std::vector<std::string>>>{{"web", {"w1", "w2"}},
-                                                                      {"db", {"d1"}}}) {
-    v1::RolloutPool* pool = rollout.add_pools();
-    pool->set_name(name);
-    for (const auto& host : hosts) {
-      v1::RolloutHost* entry = pool->add_hosts();
-      entry->set_host_fqdn(host);
-      entry->set_phase("waiting");
-    }
-  }
-  return rollout;
-}
+v1::Rollout TwoPools() { return SampleRollout({{"web", {"w1", "w2"}}, {"db", {"d1"}}}); }
 
 std::vector<std::string> HostNames(const v1::Rollout& rollout) {
   std::vector<std::string> names;

@@ -14,6 +14,7 @@
 #include "controller/rollout/rollout_record.h"
 #include "controller/rollout/rollout_runner.h"
 #include "controller/store/sqlite_store.h"
+#include "tests/controller/rollout_sample.h"
 #include "tests/support/temp_dir.h"
 
 namespace topos::rollout {
@@ -25,23 +26,9 @@ namespace tc = topos::controller;
 // Three hosts in two pools, none of them connected: the runner's first
 // round finds them offline and stores that.
 v1::Rollout ThreeHosts() {
-  v1::Rollout rollout;
-  rollout.set_id("r-1");
-  rollout.set_kind(v1::ROLLOUT_DEPLOY);
-  rollout.set_state("running");
+  v1::Rollout rollout = SampleRollout(
+      {{"web", {"w1.example.com", "w2.example.com"}}, {"db", {"d1.example.com"}}});
   rollout.set_created_at_unix_ms(ToUnixMs(Clock::now()));
-  rollout.mutable_strategy()->set_max_unavailable("1");
-  for (const auto& [name, hosts] :
-       std::vector<std::pair<std::string, std::vector<std::string>>>{
-           {"web", {"w1.example.com", "w2.example.com"}}, {"db", {"d1.example.com"}}}) {
-    v1::RolloutPool* pool = rollout.add_pools();
-    pool->set_name(name);
-    for (const auto& host : hosts) {
-      v1::RolloutHost* entry = pool->add_hosts();
-      entry->set_host_fqdn(host);
-      entry->set_phase("waiting");
-    }
-  }
   return rollout;
 }
 
